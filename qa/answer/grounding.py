@@ -1,0 +1,142 @@
+"""Attach each answer sentence to the passage that supports it, with a verbatim quote.
+
+The application owns citations: small models asked to write [n] markers copy or
+misplace them. A sentence is supported by a passage when most of its content
+words (CJK: character bigrams) occur in the passage, or, for English, when it
+is semantically close to one of the passage's sentences; and in either case
+every number it states occurs in the passage. Unsupported sentences are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.answer.prompts import Passage
+from qa.ingest.chunking import sentence_spans
+from qa.models.protocols import Vectors
+from qa.tokens import content_tokens, numbers
+
+
+@dataclass(frozen=True)
+class Support:
+    passage: Passage
+    score: float
+    quote_start: int
+    quote_end: int
+
+    @property
+    def quote(self) -> str:
+        return self.passage.text[self.quote_start : self.quote_end]
+
+
+@dataclass(frozen=True)
+class GroundedSentence:
+    text: str
+    support: Support | None
+    """None: the sentence states nothing checkable (e.g. 'Yes.')."""
+
+
+@dataclass(frozen=True)
+class Grounding:
+    sentences: list[GroundedSentence]
+    dropped: list[str]
+
+    @property
+    def found(self) -> bool:
+        return any(s.support is not None for s in self.sentences)
+
+
+SentenceEmbedder = Callable[[Sequence[str]], Vectors]
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text, 0, len(text))]
+
+
+def _best_quote(sentence_tokens: set[str], passage: Passage) -> tuple[int, int, float]:
+    best = (0, len(passage.text), 0.0)
+    for start, end in sentence_spans(passage.text, 0, len(passage.text)):
+        tokens = content_tokens(passage.text[start:end])
+        if not tokens:
+            continue
+        overlap = len(sentence_tokens & tokens)
+        score = overlap / len(sentence_tokens) + 0.01 * overlap / len(tokens)
+        if score > best[2]:
+            best = (start, end, score)
+    return best
+
+
+class Grounder:
+    def __init__(self, threshold: float, embed: SentenceEmbedder | None = None) -> None:
+        self.threshold = threshold
+        self.embed = embed
+
+    def _semantic(self, sentence: str, passages: Sequence[Passage]) -> list[tuple[float, int, int]]:
+        """Per passage: best cosine of the sentence to one of its sentences, and that span."""
+        if self.embed is None:
+            return [(0.0, 0, 0)] * len(passages)
+        spans = [sentence_spans(p.text, 0, len(p.text)) for p in passages]
+        texts = [sentence] + [
+            p.text[s:e] for p, ps in zip(passages, spans, strict=True) for s, e in ps
+        ]
+        vectors = self.embed(texts)
+        sims = vectors[1:] @ vectors[0]
+        out: list[tuple[float, int, int]] = []
+        offset = 0
+        for ps in spans:
+            if not ps:
+                out.append((0.0, 0, 0))
+                continue
+            local = sims[offset : offset + len(ps)]
+            i = int(np.argmax(local))
+            out.append((float(local[i]), ps[i][0], ps[i][1]))
+            offset += len(ps)
+        return out
+
+    def support(
+        self, sentence: str, passages: Sequence[Passage], semantic: bool, given: set[str]
+    ) -> Support | None:
+        tokens = content_tokens(sentence)
+        stated = numbers(sentence) - given
+        sims = self._semantic(sentence, passages) if semantic else [(0.0, 0, 0)] * len(passages)
+        best: Support | None = None
+        for passage, (sim, s_start, s_end) in zip(passages, sims, strict=True):
+            # The generator saw the title and section too ("BIO210 Assessment Policy").
+            chunk = passage.hit.chunk
+            seen = f"{chunk.title}\n{chunk.section or ''}\n{passage.text}"
+            if not stated <= numbers(seen):
+                continue
+            lexical = len(tokens & content_tokens(seen)) / len(tokens)
+            q_start, q_end, q_score = _best_quote(tokens, passage)
+            if sim > lexical and sim > q_score:
+                q_start, q_end = s_start, s_end
+            score = max(lexical, sim)
+            if score >= self.threshold and (best is None or score > best.score):
+                best = Support(passage, score, q_start, q_end)
+        return best
+
+    def run(
+        self,
+        answer: str,
+        passages: Sequence[Passage],
+        *,
+        question: str = "",
+        semantic: bool = True,
+    ) -> Grounding:
+        """Numbers the question itself states ("a mark of 68") need no passage support."""
+        given = numbers(question)
+        sentences: list[GroundedSentence] = []
+        dropped: list[str] = []
+        for sentence in split_sentences(answer):
+            if not content_tokens(sentence):
+                sentences.append(GroundedSentence(sentence, None))
+                continue
+            found = self.support(sentence, passages, semantic, given)
+            if found is None:
+                dropped.append(sentence)
+            else:
+                sentences.append(GroundedSentence(sentence, found))
+        return Grounding(sentences, dropped)

@@ -1,0 +1,1 @@
+"""The HTTP service: app factory, routes by resource, problem-details errors."""

@@ -1,0 +1,322 @@
+"""The `qa` command line. Contract: ../shared/DESIGN.md (extend, never break)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qa.errors import InvalidInputError, QAError
+from qa.settings import Settings
+
+app = typer.Typer(
+    help="Offline question answering over your documents, with cited passages.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+index_app = typer.Typer(help="Inspect, check and rebuild collections.", no_args_is_help=True)
+models_app = typer.Typer(help="Prepare the packaged offline models.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+app.add_typer(models_app, name="models")
+
+log = logging.getLogger("qa")
+
+Collection = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
+IndexDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--index-dir", help="Where collections live [default: $QA_INDEX_DIR or indexes/]."
+    ),
+]
+TopK = Annotated[int | None, typer.Option("-k", help="How many passages to retrieve.")]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print JSON (one line per query with a file).")
+]
+Filters = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--filter",
+        help="KEY=VALUE on document, title or a metadata key; repeat for AND, "
+        "VALUE1,VALUE2 for any of them.",
+    ),
+]
+
+
+def _settings(index_dir: Path | None = None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if index_dir is not None:
+        values["index_dir"] = index_dir
+    return Settings(**values)
+
+
+def _runtime(settings: Settings) -> Any:
+    from qa.runtime import Runtime
+
+    return Runtime(settings)
+
+
+def _parse_filters(raw: list[str] | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    filters: dict[str, Any] = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--filter {item!r}: expected KEY=VALUE")
+        filters[key] = value.split(",") if "," in value else value
+    return filters
+
+
+def _read_jsonl(path: Path, text_key: str = "text") -> Iterator[tuple[str, str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{path}: not UTF-8 text") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise InvalidInputError(f"{path}:{number}: each line must be a JSON object")
+        text = record.get(text_key) if text_key in record else record.get("question")
+        if not isinstance(record.get("id"), str | int) or not isinstance(text, str):
+            raise InvalidInputError(f"{path}:{number}: needs 'id' and '{text_key}'")
+        yield str(record["id"]), text
+
+
+def _emit(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    collection: Collection = "default",
+    index_dir: IndexDir = None,
+    sync: Annotated[
+        bool, typer.Option("--sync", help="Also remove documents whose files are gone.")
+    ] = False,
+    embedder: Annotated[
+        str | None,
+        typer.Option(help="Embedder for a new collection: 'minilm' or a local folder."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Add or update documents (.txt .md .html .pdf .docx .jsonl); unchanged files are skipped."""
+    runtime = _runtime(_settings(index_dir))
+    report = runtime.ingestor(collection, embedder).run(paths, collection, sync=sync, progress=True)
+    for error in report.errors:
+        typer.echo(f"skipped {error}", err=True)
+    if as_json:
+        _emit(
+            {
+                k: getattr(report, k)
+                for k in (
+                    "collection",
+                    "added",
+                    "updated",
+                    "unchanged",
+                    "removed",
+                    "errors",
+                    "chunks",
+                )
+            }
+        )
+    else:
+        typer.echo(
+            f"{collection}: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
+            f"{report.chunks} chunks embedded in {report.seconds:.1f} s"
+            + ("" if report.changed else " (nothing changed)")
+        )
+    if report.errors and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="The search text.")] = None,
+    queries: Annotated[
+        Path | None, typer.Option(help='JSONL file of {"id", "text"} queries.')
+    ] = None,
+    collection: Collection = "default",
+    index_dir: IndexDir = None,
+    k: TopK = None,
+    filters: Filters = None,
+    as_json: AsJson = False,
+) -> None:
+    """Find the passages nearest a query."""
+    from qa.retrieval import Retriever, SearchRequest, result_dict
+
+    if (query is None) == (queries is None):
+        raise InvalidInputError("give either a QUERY or --queries FILE")
+    settings = _settings(index_dir)
+    retriever = Retriever(_runtime(settings))
+    parsed = _parse_filters(filters)
+    top_k = k or 10
+
+    def run(text: str) -> list[dict[str, Any]]:
+        hits = retriever.search(SearchRequest(text, collection, top_k, parsed))
+        return [result_dict(rank, hit) for rank, hit in enumerate(hits, start=1)]
+
+    if queries is not None:
+        for query_id, text in _read_jsonl(queries):
+            _emit({"query_id": query_id, "results": run(text)})
+        return
+    assert query is not None
+    results = run(query)
+    if as_json:
+        _emit(results)
+        return
+    for r in results:
+        where = f" p.{r['page']}" if r["page"] is not None else ""
+        typer.echo(f"{r['rank']:>2}. {r['score']:.3f}  {r['document']}{where}  [{r['chunk_id']}]")
+        typer.echo("    " + " ".join(r["text"].split())[:240])
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    questions: Annotated[
+        Path | None, typer.Option(help='JSONL file of {"id", "text"} questions.')
+    ] = None,
+    collection: Collection = "default",
+    index_dir: IndexDir = None,
+    k: TopK = None,
+    filters: Filters = None,
+    as_json: AsJson = False,
+    generator: Annotated[
+        str | None, typer.Option(help="tiny, fast, quality or a local model folder.")
+    ] = None,
+) -> None:
+    """Answer from the documents, citing the passages; says so when they hold no answer."""
+    from qa.pipeline import Answer, AskPipeline
+
+    if (question is None) == (questions is None):
+        raise InvalidInputError("give either a QUESTION or --questions FILE")
+    pipeline = AskPipeline(_runtime(_settings(index_dir, generator=generator)))
+    parsed = _parse_filters(filters)
+    if questions is not None:
+        for question_id, text in _read_jsonl(questions):
+            answer = pipeline.ask(text, collection, k, parsed)
+            _emit({"question_id": question_id, **answer.to_dict()})
+        return
+    assert question is not None
+    if as_json:
+        _emit(pipeline.ask(question, collection, k, parsed).to_dict())
+        return
+    live = sys.stdout.isatty()
+    final: Answer | None = None
+    for item in pipeline.stream(question, collection, k, parsed):
+        if isinstance(item, Answer):
+            final = item
+        elif live:
+            typer.echo(item, nl=False)
+    if final is None:
+        raise QAError("no answer was produced")
+    if live:
+        typer.echo("\n")
+    typer.echo(final.answer)
+    for c in final.citations:
+        where = f", page {c.page}" if c.page is not None else ""
+        typer.echo(f"  [{c.n}] {c.document}{where}: “{' '.join(c.quote.split())}”")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    index_dir: IndexDir = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the web page."""
+    import uvicorn
+
+    from qa.api.app import create_app
+
+    uvicorn.run(create_app(_settings(index_dir)), host=host, port=port, log_level="info")
+
+
+@index_app.command("stats")
+def index_stats(collection: Collection = "default", index_dir: IndexDir = None) -> None:
+    """Documents, chunks, bytes, embedder, generation and build time."""
+    from qa.store.maintenance import stats
+
+    _emit(stats(_settings(index_dir), collection))
+
+
+@index_app.command("verify")
+def index_verify(collection: Collection = "default", index_dir: IndexDir = None) -> None:
+    """Check that manifest, docstore and dense index agree; exit 1 with what is wrong."""
+    from qa.store.maintenance import verify
+
+    problems = verify(_settings(index_dir), collection)
+    for problem in problems:
+        typer.echo(f"problem: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{collection}: ok")
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    collection: Collection = "default",
+    index_dir: IndexDir = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="Re-embed with this embedder instead of the recorded one.")
+    ] = None,
+) -> None:
+    """Re-chunk and re-embed from the stored documents; the old generation serves until the swap."""
+    from qa.store.maintenance import rebuild
+
+    settings = _settings(index_dir)
+    report = rebuild(_runtime(settings), collection, embedder)
+    typer.echo(
+        f"{collection}: rebuilt {len(report.added)} documents, {report.chunks} chunks "
+        f"in {report.seconds:.1f} s"
+    )
+
+
+@models_app.command("prepare")
+def models_prepare(
+    generator: Annotated[
+        str | None, typer.Option(help="Generator to prepare [default: $QA_GENERATOR or fast].")
+    ] = None,
+) -> None:
+    """Verify the packaged models and convert the generator once into the cache."""
+    from qa.models.registry import embedder_folder, generator_folder
+
+    settings = _settings(generator=generator)
+    name, embedder_path = embedder_folder(settings.embedder)
+    typer.echo(f"embedder {name}: {embedder_path}")
+    folder = generator_folder(settings.generator, settings.cache_dir)
+    typer.echo(f"generator {settings.generator}: {folder}")
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("httpx", "sentence_transformers", "transformers", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        app()
+    except QAError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

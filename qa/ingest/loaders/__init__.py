@@ -1,0 +1,53 @@
+"""One loader module per file format, chosen by suffix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from qa.errors import LoaderError
+from qa.ingest.document import Document
+from qa.ingest.loaders import docx, html, jsonl, markdown, pdf, text
+
+Loader = Callable[[Path, str], Iterator[Document]]
+
+LOADERS: dict[str, Loader] = {
+    ".txt": text.load,
+    ".md": markdown.load,
+    ".markdown": markdown.load,
+    ".html": html.load,
+    ".htm": html.load,
+    ".pdf": pdf.load,
+    ".docx": docx.load,
+    ".jsonl": jsonl.load,
+}
+
+
+def supported(path: Path) -> bool:
+    return path.suffix.lower() in LOADERS
+
+
+def load(path: Path, document_id: str, *, max_bytes: int) -> Iterator[Document]:
+    """Documents held in one file. Raises LoaderError naming the file on any problem."""
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise LoaderError(
+            f"{document_id}: unsupported file type {path.suffix!r} "
+            f"(supported: {', '.join(sorted(LOADERS))})"
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LoaderError(f"{document_id}: cannot read file: {exc.strerror}") from exc
+    if size == 0:
+        raise LoaderError(f"{document_id}: file is empty")
+    if size > max_bytes:
+        raise LoaderError(f"{document_id}: file is {size} bytes, over the limit of {max_bytes}")
+    try:
+        yield from loader(path, document_id)
+    except LoaderError:
+        raise
+    except OSError as exc:
+        raise LoaderError(f"{document_id}: cannot read file: {exc.strerror or exc}") from exc
+    except Exception as exc:
+        raise LoaderError(f"{document_id}: not a readable {path.suffix} file ({exc})") from exc

@@ -1,0 +1,180 @@
+"""Ingestion: files -> documents -> chunks -> vectors -> one new generation.
+
+Only documents whose content hash changed are chunked and embedded again, so
+re-running on the same paths is cheap and touches nothing when nothing changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from qa.errors import InvalidInputError, LoaderError
+from qa.ingest import loaders
+from qa.ingest.chunking import Chunk, Chunker, ChunkerConfig
+from qa.ingest.document import Document
+from qa.models.protocols import Embedder
+from qa.store.collection import CollectionStore, CollectionWriter
+
+log = logging.getLogger(__name__)
+
+# Room in the embedder's window for the title and section line put before each chunk.
+_PREFIX_TOKENS = 48
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    """Files that could not be read this time; --sync keeps their last good version."""
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def discover(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
+    """(file, document id) pairs; the id is the path relative to the folder given."""
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                rel = file.relative_to(path)
+                if file.is_file() and not any(part.startswith(".") for part in rel.parts):
+                    yield file, rel.as_posix()
+        elif path.exists():
+            yield path, path.name
+        else:
+            raise InvalidInputError(f"{path}: no such file or folder")
+
+
+def embedding_text(doc: Document, chunk: Chunk) -> str:
+    """What the embedder sees: the chunk with its title and section, for context."""
+    header = " > ".join(part for part in (doc.title, chunk.section) if part)
+    return f"{header}\n{chunk.text}" if header else chunk.text
+
+
+def chunker_for(embedder: Embedder, config: ChunkerConfig) -> Chunker:
+    budget = min(config.max_tokens, max(32, embedder.max_tokens - _PREFIX_TOKENS))
+    overlap = min(config.overlap_tokens, budget // 2)
+    return Chunker(ChunkerConfig(budget, overlap), embedder.count_tokens)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: CollectionStore,
+        embedder: Embedder,
+        chunker: ChunkerConfig,
+        *,
+        max_file_bytes: int,
+        batch_size: int = 256,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker_for(embedder, chunker)
+        self.max_file_bytes = max_file_bytes
+        self.batch_size = batch_size
+
+    def load(self, paths: Sequence[Path], report: IngestReport) -> list[Document]:
+        documents: dict[str, Document] = {}
+        for file, document_id in discover(paths):
+            if not loaders.supported(file):
+                report.skipped.append(document_id)
+                continue
+            try:
+                for doc in loaders.load(file, document_id, max_bytes=self.max_file_bytes):
+                    if doc.id in documents:
+                        report.errors.append(f"{doc.id}: duplicate document id, kept the first")
+                        continue
+                    documents[doc.id] = doc
+            except LoaderError as exc:
+                report.errors.append(exc.detail)
+                report.failed.append(document_id)
+                log.warning("skipped %s", exc.detail)
+        return list(documents.values())
+
+    def run(
+        self,
+        paths: Sequence[Path],
+        collection: str,
+        *,
+        sync: bool = False,
+        progress: bool = True,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport(collection)
+        documents = self.load(paths, report)
+        with self.store.writer(
+            collection, self.embedder.info, self.chunker.config.as_dict()
+        ) as writer:
+            self.apply(writer, documents, report, progress=progress)
+            if sync:
+                present = {d.id for d in documents} | set(report.failed)
+                for document_id in sorted(set(writer.content_hashes()) - present):
+                    writer.delete(document_id)
+                    report.removed.append(document_id)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def apply(
+        self,
+        writer: CollectionWriter,
+        documents: Iterable[Document],
+        report: IngestReport,
+        *,
+        progress: bool,
+    ) -> None:
+        """Chunk and embed what changed, and put it into the writer's generation."""
+        known = writer.content_hashes()
+        pending: list[tuple[Document, list[Chunk]]] = []
+        for doc in documents:
+            previous = known.get(doc.id)
+            if previous == doc.content_hash:
+                report.unchanged.append(doc.id)
+                continue
+            chunks = self.chunker.run(doc)
+            if not chunks:
+                report.errors.append(f"{doc.id}: no text to index")
+                continue
+            (report.updated if previous else report.added).append(doc.id)
+            pending.append((doc, chunks))
+        total = sum(len(chunks) for _, chunks in pending)
+        report.chunks = total
+        with tqdm(
+            total=total, unit="chunk", desc=f"embedding {writer.name}", disable=not progress
+        ) as bar:
+            batch: list[tuple[Document, list[Chunk]]] = []
+            size = 0
+            for doc, chunks in pending:
+                batch.append((doc, chunks))
+                size += len(chunks)
+                if size >= self.batch_size:
+                    self._embed_batch(writer, batch, bar)
+                    batch, size = [], 0
+            self._embed_batch(writer, batch, bar)
+
+    def _embed_batch(
+        self, writer: CollectionWriter, batch: list[tuple[Document, list[Chunk]]], bar: tqdm
+    ) -> None:
+        if not batch:
+            return
+        texts = [embedding_text(doc, c) for doc, chunks in batch for c in chunks]
+        vectors = self.embedder.embed_passages(texts)
+        offset = 0
+        for doc, chunks in batch:
+            writer.put(doc, chunks, vectors[offset : offset + len(chunks)])
+            offset += len(chunks)
+        bar.update(len(texts))

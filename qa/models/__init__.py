@@ -1,0 +1,1 @@
+"""Offline models: located in installed packages, verified, loaded by local path."""

@@ -1,0 +1,58 @@
+"""The pluggable model roles. Backends live one per module beside this file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+class EmbedderInfo(TypedDict):
+    """What a collection's manifest records, so a later reader can refuse a mismatch."""
+
+    name: str
+    dimension: int
+    sha256: str
+
+
+class Embedder(Protocol):
+    @property
+    def info(self) -> EmbedderInfo: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """Languages whose similarity scores mean something (MiniLM: English only)."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed_passages(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        """Unit-length rows, so inner product is cosine similarity."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+
+
+class ChatMessage(TypedDict):
+    role: str
+    content: str
+
+
+class Generator(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(self, messages: Sequence[ChatMessage], *, max_new_tokens: int) -> Iterator[str]:
+        """Yield text pieces as they are decoded; closing the iterator stops generation."""
+        ...
+
+    def generate(self, messages: Sequence[ChatMessage], *, max_new_tokens: int) -> str: ...

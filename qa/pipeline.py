@@ -1,0 +1,223 @@
+"""ask(question) -> Answer: the one place retrieval, generation and grounding meet."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qa.answer.grounding import Grounder, Grounding
+from qa.answer.language import Language, detect
+from qa.answer.prompts import REFUSALS, Passage, build_messages, select_passages
+from qa.retrieval import Retriever, SearchRequest, validate_query
+from qa.runtime import Runtime
+from qa.store.collection import SearchHit
+from qa.store.docstore import FilterValue
+from qa.tokens import coverage, question_terms
+
+log = logging.getLogger(__name__)
+
+# How small models phrase "the passages do not say" when they ignore the exact mark.
+_REFUSAL_PHRASES = re.compile(
+    r"NOT[_ ]FOUND|do(?:es)? not (?:contain|mention|provide|say|specify|include)|"
+    r"(?:no|not enough) information|cannot (?:be )?(?:answer|determine|find)|"
+    r"没有找到|未提及|没有提到|无法回答|没有相关|未找到",
+    re.IGNORECASE,
+)
+
+# Markdown emphasis the models like to add around key facts; the documents lack it.
+_EMPHASIS = re.compile(r"\*\*|__")
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    document: str
+    chunk_id: str
+    page: int | None
+    text: str
+    quote: str
+    score: float
+    quote_start: int
+    quote_end: int
+    title: str
+    section: str | None
+
+
+@dataclass
+class Answer:
+    answer: str
+    found: bool
+    citations: list[Citation] = field(default_factory=list)
+    language: Language = "en"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "found": self.found,
+            "citations": [asdict(c) for c in self.citations],
+            "language": self.language,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def not_found(language: Language, timings: dict[str, float]) -> Answer:
+    return Answer(REFUSALS[language], False, [], language, timings)
+
+
+def assemble(grounding: Grounding, language: Language, timings: dict[str, float]) -> Answer:
+    """The answer text with [n] after each supported sentence, and its citations."""
+    if not grounding.found:
+        return not_found(language, timings)
+    numbering: dict[str, int] = {}
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for sentence in grounding.sentences:
+        support = sentence.support
+        if support is None:
+            parts.append(sentence.text)
+            continue
+        chunk = support.passage.hit.chunk
+        n = numbering.get(chunk.chunk_id)
+        if n is None:
+            n = numbering[chunk.chunk_id] = len(numbering) + 1
+            citations.append(
+                Citation(
+                    n=n,
+                    document=chunk.document_id,
+                    chunk_id=chunk.chunk_id,
+                    page=chunk.page,
+                    text=support.passage.text,
+                    quote=support.quote,
+                    score=round(support.passage.hit.score, 6),
+                    quote_start=support.quote_start,
+                    quote_end=support.quote_end,
+                    title=chunk.title,
+                    section=chunk.section,
+                )
+            )
+        separator = "" if language == "zh" else " "
+        parts.append(f"{sentence.text}{separator}[{n}]")
+    return Answer(("" if language == "zh" else " ").join(parts), True, citations, language, timings)
+
+
+def is_evidence(
+    question: str,
+    hit: SearchHit,
+    min_score: float,
+    *,
+    dense_meaningful: bool,
+    min_coverage: float = 0.5,
+) -> bool:
+    """A passage counts when it is close in meaning or shares most of the question's words.
+
+    Word coverage alone fails on paraphrase; the dense score alone is noise in a
+    language the embedder was not trained on (MiniLM on Chinese scores unrelated
+    text 0.3-0.5), so there only coverage counts. The generator and the grounding
+    check then decide whether an answer is actually there.
+    """
+    if dense_meaningful and hit.dense_score is not None and hit.dense_score >= min_score:
+        return True
+    text = f"{hit.chunk.title}\n{hit.chunk.section or ''}\n{hit.chunk.text}"
+    return coverage(question_terms(question), text) >= min_coverage
+
+
+class AskPipeline:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.retriever = Retriever(runtime)
+
+    def _prepare(
+        self,
+        question: str,
+        collection: str,
+        k: int | None,
+        filters: Mapping[str, FilterValue] | None,
+    ) -> tuple[str, Language, list[Passage], dict[str, float]]:
+        settings = self.runtime.settings
+        question = validate_query(question, settings.max_question_chars, "question")
+        language = detect(question)
+        started = time.perf_counter()
+        hits = self.retriever.search(
+            SearchRequest(question, collection, k or settings.top_k, filters)
+        )
+        timings = {"retrieval_s": time.perf_counter() - started}
+        embedder = self.runtime.query_embedder(self.runtime.collection(collection))
+        meaningful = language in embedder.languages
+        evidence = [
+            h
+            for h in hits
+            if is_evidence(question, h, settings.min_score, dense_meaningful=meaningful)
+        ]
+        if not evidence:
+            return question, language, [], timings
+        generator = self.runtime.generator()
+        passages = select_passages(evidence, settings.context_tokens, generator.count_tokens)
+        return question, language, passages, timings
+
+    def _ground(
+        self, question: str, text: str, language: Language, passages: list[Passage], collection: str
+    ) -> Answer | None:
+        """None when the model declined; else the grounded answer."""
+        text = _EMPHASIS.sub("", text)
+        if _REFUSAL_PHRASES.search(text) or not text.strip():
+            return None
+        embedder = self.runtime.query_embedder(self.runtime.collection(collection))
+        grounder = Grounder(self.runtime.settings.support_threshold, embedder.embed_queries)
+        grounding = grounder.run(
+            text.strip(), passages, question=question, semantic=language == "en"
+        )
+        if grounding.dropped:
+            log.info(
+                "dropped %d unsupported sentence(s): %s", len(grounding.dropped), grounding.dropped
+            )
+        return assemble(grounding, language, {})
+
+    def stream(
+        self,
+        question: str,
+        collection: str = "default",
+        k: int | None = None,
+        filters: Mapping[str, FilterValue] | None = None,
+    ) -> Generator[str | Answer, None, None]:
+        """Generated text pieces as they come, then the grounded Answer last."""
+        question, language, passages, timings = self._prepare(question, collection, k, filters)
+        if not passages:
+            yield not_found(language, timings)
+            return
+        generator = self.runtime.generator()
+        messages = build_messages(question, passages, language)
+        started = time.perf_counter()
+        pieces: list[str] = []
+        for piece in generator.stream(
+            messages, max_new_tokens=self.runtime.settings.max_new_tokens
+        ):
+            if not pieces:
+                timings["first_token_s"] = time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        timings["generation_s"] = time.perf_counter() - started
+        text = "".join(pieces)
+        grounded = self._ground(question, text, language, passages, collection)
+        answer = grounded or not_found(language, timings)
+        answer.timings = timings
+        yield answer
+
+    def ask(
+        self,
+        question: str,
+        collection: str = "default",
+        k: int | None = None,
+        filters: Mapping[str, FilterValue] | None = None,
+    ) -> Answer:
+        final: Answer | None = None
+        for item in self.stream(question, collection, k, filters):
+            if isinstance(item, Answer):
+                final = item
+        if final is None:
+            raise RuntimeError("the answer stream ended without an answer")
+        return final

@@ -1,0 +1,105 @@
+"""Process-wide holder of loaded models and opened collections.
+
+Models load once per process (the API's lifespan or one CLI command), never per
+request. Opened collections are swapped for the newer generation as soon as
+a writer publishes one, without a restart: readers keep the generation they
+started with, so a request never sees half of a change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from qa.errors import IndexMismatchError
+from qa.ingest.chunking import ChunkerConfig
+from qa.ingest.pipeline import Ingestor
+from qa.models.protocols import Embedder, Generator
+from qa.models.registry import embedder_folder, load_embedder, load_generator
+from qa.settings import Settings
+from qa.store.collection import Collection, CollectionStore
+
+log = logging.getLogger(__name__)
+
+
+def configure_threads(threads: int) -> None:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = CollectionStore(settings.index_dir)
+        self._lock = threading.RLock()
+        self._embedders: dict[str, Embedder] = {}
+        self._generator: Generator | None = None
+        self._collections: dict[str, tuple[Path, Collection]] = {}
+        configure_threads(settings.threads)
+
+    def embedder(self, spec: str) -> Embedder:
+        """The embedder for a setting or a manifest's recorded name, loaded once."""
+        with self._lock:
+            if spec not in self._embedders:
+                name, _ = embedder_folder(spec)
+                if name not in self._embedders:
+                    log.info("loading embedder %s", name)
+                    self._embedders[name] = load_embedder(
+                        spec, batch_size=self.settings.embed_batch_size
+                    )
+                self._embedders[spec] = self._embedders[name]
+            return self._embedders[spec]
+
+    def add_embedder(self, embedder: Embedder) -> None:
+        """Serve collections recorded with this embedder's name by this instance."""
+        with self._lock:
+            self._embedders[embedder.info["name"]] = embedder
+
+    def generator(self) -> Generator:
+        with self._lock:
+            if self._generator is None:
+                log.info("loading generator %s", self.settings.generator)
+                self._generator = load_generator(
+                    self.settings.generator,
+                    self.settings.cache_dir,
+                    dtype=self.settings.generator_dtype,
+                )
+            return self._generator
+
+    def collection(self, name: str) -> Collection:
+        """The live generation, reopened if a writer has published a newer one."""
+        folder = self.store.current_folder(name)
+        with self._lock:
+            cached = self._collections.get(name)
+            if cached is not None and cached[0] == folder:
+                return cached[1]
+            opened = self.store.open(name)
+            self._collections[name] = (folder, opened)
+            return opened
+
+    def query_embedder(self, collection: Collection) -> Embedder:
+        embedder = self.embedder(collection.manifest.embedder["name"])
+        collection.manifest.check_embedder(embedder.info)
+        return embedder
+
+    def ingestor(self, collection: str, embedder: str | None = None) -> Ingestor:
+        """An ingestor with the collection's own embedder (the setting's, for a new one)."""
+        spec = embedder or self.settings.embedder
+        if self.store.exists(collection):
+            recorded = self.store.manifest(collection).embedder["name"]
+            if embedder is not None and embedder_folder(embedder)[0] != recorded:
+                raise IndexMismatchError(
+                    f"collection {collection!r} was built with embedder {recorded!r}, not "
+                    f"{embedder!r}; run `qa index rebuild --collection {collection} "
+                    f"--embedder {embedder}` to switch it"
+                )
+            spec = recorded
+        return Ingestor(
+            self.store,
+            self.embedder(spec),
+            ChunkerConfig(self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
+            max_file_bytes=self.settings.max_file_bytes,
+        )

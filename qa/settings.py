@@ -1,0 +1,94 @@
+"""One settings object for the whole process.
+
+Values come, highest priority first, from keyword arguments, `QA_*` environment
+variables, and a TOML file (`qa.toml` in the working directory, or the path in
+`QA_CONFIG`). Nothing else in the package holds tunable constants.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qa"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    index_dir: Path = Field(default=Path("indexes"), description="Where collections live.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Converted generator models, keyed by the source file's sha256.",
+    )
+    embedder: str = Field(
+        default="minilm",
+        description="Embedder for new collections: 'minilm' or a sentence-transformers folder.",
+    )
+    generator: str = Field(
+        default="fast",
+        description="'tiny', 'fast', 'quality' or a local Hugging Face causal-LM folder.",
+    )
+    generator_dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        default="float32",
+        description="Compute type of the generator; float32 measured fastest on CPUs here.",
+    )
+    threads: int = Field(default=0, description="Torch threads; 0 means one per core.")
+
+    chunk_tokens: int = Field(default=160, ge=32, le=2048)
+    chunk_overlap_tokens: int = Field(default=32, ge=0, le=512)
+    embed_batch_size: int = Field(default=32, ge=1, le=1024)
+
+    top_k: int = Field(default=4, ge=1, le=100)
+    max_k: int = Field(default=100, ge=1, le=1000)
+    min_score: float = Field(
+        default=0.3,
+        description="Below this dense similarity a passage is not evidence; with none left, "
+        "the answer is 'not found'.",
+    )
+    support_threshold: float = Field(
+        default=0.55,
+        description="How strongly a passage must support an answer sentence to be cited.",
+    )
+    context_tokens: int = Field(default=900, ge=128, description="Prompt budget for passages.")
+    max_new_tokens: int = Field(default=160, ge=1, le=2048)
+
+    max_question_chars: int = Field(default=2000, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_file_bytes: int = Field(default=50_000_000, ge=1)
+    generation_concurrency: int = Field(default=1, ge=1)
+    keep_generations: int = Field(default=3, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("QA_CONFIG", "qa.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""A collection on disk: docstore, dense index and manifest, changed atomically."""

@@ -1,0 +1,331 @@
+"""A collection: generations on disk, published atomically.
+
+Layout of `INDEX_DIR/NAME/`: `CURRENT` names the live generation folder
+(`g000042/`: manifest.json, docstore.sqlite, dense.faiss). A writer copies the
+live generation into a hidden temp folder, changes it, fsyncs it, renames it
+into place and only then swaps `CURRENT` with os.replace. A reader holds a
+generation it opened until it asks for a fresher one, so it never sees half of
+a change; a crash at any moment leaves the last published generation intact.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import CollectionNotFoundError, IndexCorruptError, InvalidInputError
+from qa.ingest.chunking import Chunk
+from qa.ingest.document import Document
+from qa.models.packages import sha256_file
+from qa.models.protocols import EmbedderInfo, Vectors
+from qa.store.dense import DENSE_FILE, FaissIndex
+from qa.store.docstore import DocStore, FilterValue, StoredChunk
+from qa.store.manifest import MANIFEST, Manifest
+from qa.store.sparse import SparseIndex
+
+log = logging.getLogger(__name__)
+
+DOCSTORE_FILE = "docstore.sqlite"
+CURRENT = "CURRENT"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_GENERATION = re.compile(r"^g(\d{6,})$")
+
+
+def check_name(name: str) -> str:
+    """Collection names become folder names: keep them to a safe alphabet."""
+    if not _NAME.match(name) or ".." in name:
+        raise InvalidInputError(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A passage with its fused score and, for explanation, each retriever's view of it."""
+
+    chunk: StoredChunk
+    score: float
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    sparse_score: float | None = None
+    sparse_rank: int | None = None
+
+
+def fuse(
+    dense: list[tuple[int, float]], sparse: list[tuple[int, float]], k: int, rrf_k: int = 60
+) -> list[tuple[int, float, dict[str, float | int]]]:
+    """Reciprocal-rank fusion: robust to the two retrievers' incomparable score scales."""
+    fused: dict[int, float] = {}
+    views: dict[int, dict[str, float | int]] = {}
+    for name, ranked in (("dense", dense), ("sparse", sparse)):
+        for rank, (row, score) in enumerate(ranked, start=1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (rrf_k + rank)
+            views.setdefault(row, {})[f"{name}_rank"] = rank
+            views[row][f"{name}_score"] = score
+    order = sorted(fused, key=lambda row: -fused[row])[:k]
+    return [(row, fused[row], views[row]) for row in order]
+
+
+class Collection:
+    """One opened generation: read-only, safe to share between threads."""
+
+    def __init__(self, root: Path, folder: Path) -> None:
+        self.root = root
+        self.folder = folder
+        self.manifest = Manifest.read(folder)
+        try:
+            self.docstore = DocStore(folder / DOCSTORE_FILE, readonly=True)
+            self.dense = FaissIndex.load(folder)
+            self.sparse = SparseIndex.load(folder)
+        except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
+            raise IndexCorruptError(f"cannot open generation {folder}: {exc}") from exc
+
+    @property
+    def name(self) -> str:
+        return self.manifest.collection
+
+    @property
+    def generation(self) -> int:
+        return self.manifest.generation
+
+    def close(self) -> None:
+        self.docstore.close()
+
+    def search(
+        self,
+        query: str,
+        vector: Vectors,
+        k: int,
+        filters: Mapping[str, FilterValue] | None = None,
+        *,
+        candidates: int = 50,
+    ) -> list[SearchHit]:
+        """Dense and BM25 candidates, fused by rank, filtered before the cut to k."""
+        allowed = self.docstore.row_ids_matching(filters) if filters else None
+        depth = max(candidates, k)
+        dense = self.dense.search(vector, depth, allowed)
+        sparse = self.sparse.search(query, depth, allowed)
+        fused = fuse(dense, sparse, k)
+        chunks = self.docstore.chunks_by_row_ids(row for row, _, _ in fused)
+        return [
+            SearchHit(chunks[row], score, **views)  # type: ignore[arg-type]
+            for row, score, views in fused
+            if row in chunks
+        ]
+
+
+class CollectionStore:
+    """All collections under one index dir."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+
+    def path(self, name: str) -> Path:
+        return self.index_dir / check_name(name)
+
+    def names(self) -> list[str]:
+        if not self.index_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.index_dir.iterdir() if (p / CURRENT).is_file())
+
+    def exists(self, name: str) -> bool:
+        return (self.path(name) / CURRENT).is_file()
+
+    def current_folder(self, name: str) -> Path:
+        root = self.path(name)
+        try:
+            generation = (root / CURRENT).read_text().strip()
+        except FileNotFoundError:
+            raise CollectionNotFoundError(
+                f"collection {name!r} does not exist in {self.index_dir}; "
+                f"create it with `qa ingest PATH --collection {name}`"
+            ) from None
+        folder = root / generation
+        if not _GENERATION.match(generation) or not (folder / MANIFEST).is_file():
+            raise IndexCorruptError(f"{root / CURRENT} names a missing generation {generation!r}")
+        return folder
+
+    def open(self, name: str) -> Collection:
+        return Collection(self.path(name), self.current_folder(name))
+
+    def manifest(self, name: str) -> Manifest:
+        return Manifest.read(self.current_folder(name))
+
+    @contextmanager
+    def writer(
+        self, name: str, embedder: EmbedderInfo, chunker: dict[str, object], *, fresh: bool = False
+    ) -> Iterator[CollectionWriter]:
+        """Exclusive change to a collection, published on clean exit, discarded on error.
+
+        With fresh=True the new generation starts empty (a rebuild), else from the
+        live one. Writers of one collection queue on a file lock.
+        """
+        root = self.path(name)
+        root.mkdir(parents=True, exist_ok=True)
+        with (root / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _remove_debris(root)
+            base = None if fresh or not self.exists(name) else self.current_folder(name)
+            work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+            try:
+                writer = CollectionWriter(name, root, work, base, embedder, chunker)
+                yield writer
+                if writer.changed or base is None:
+                    writer.publish()
+                    _collect_garbage(root, keep=writer.keep)
+                else:
+                    writer.docstore.close()
+            finally:
+                if work.exists():
+                    shutil.rmtree(work, ignore_errors=True)
+
+    def delete(self, name: str) -> None:
+        root = self.path(name)
+        if not self.exists(name):
+            raise CollectionNotFoundError(f"collection {name!r} does not exist")
+        (root / CURRENT).unlink()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _generations(root: Path) -> list[int]:
+    return sorted(int(m.group(1)) for p in root.iterdir() if (m := _GENERATION.match(p.name)))
+
+
+def _remove_debris(root: Path) -> None:
+    """Left-overs of a writer that died: temp folders and unpublished generations."""
+    for path in root.glob(".tmp-*"):
+        log.info("removing debris of an interrupted write: %s", path)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    live = (root / CURRENT).read_text().strip() if (root / CURRENT).is_file() else None
+    live_number = int(live[1:]) if live and _GENERATION.match(live) else -1
+    for number in _generations(root):
+        if number > live_number:
+            log.info("removing unpublished generation g%06d", number)
+            shutil.rmtree(root / f"g{number:06d}", ignore_errors=True)
+
+
+def _collect_garbage(root: Path, keep: int) -> None:
+    for number in _generations(root)[:-keep]:
+        shutil.rmtree(root / f"g{number:06d}", ignore_errors=True)
+
+
+class CollectionWriter:
+    keep = 3
+
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        work: Path,
+        base: Path | None,
+        embedder: EmbedderInfo,
+        chunker: dict[str, object],
+    ) -> None:
+        self.name, self.root, self.work = name, root, work
+        existing = _generations(root)
+        self.generation = (existing[-1] if existing else 0) + 1
+        if base is not None:
+            previous = Manifest.read(base)
+            previous.check_embedder(embedder)
+            shutil.copy2(base / DOCSTORE_FILE, work / DOCSTORE_FILE)
+            self.dense = FaissIndex.load(base)
+        else:
+            self.dense = FaissIndex.empty(embedder["dimension"])
+        self.docstore = DocStore(work / DOCSTORE_FILE)
+        self.embedder = embedder
+        self.chunker = chunker
+        self._next_row = self.docstore.next_row_id()
+        self.changed = False
+
+    def content_hashes(self) -> dict[str, str]:
+        return self.docstore.content_hashes()
+
+    def documents(self) -> Iterator[Document]:
+        return self.docstore.documents()
+
+    def delete(self, document_id: str) -> bool:
+        rows = self.docstore.delete_document(document_id)
+        self.dense.remove(rows)
+        self.changed = self.changed or bool(rows)
+        return bool(rows)
+
+    def put(self, doc: Document, chunks: Sequence[Chunk], vectors: Vectors) -> None:
+        """Insert or replace a document with its chunks and their vectors."""
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        self.delete(doc.id)
+        rows = self.docstore.add_document(doc, chunks, self._next_row)
+        self._next_row += len(rows)
+        self.dense.add(rows, vectors)
+        self.changed = True
+
+    def docstore_rows(self) -> Iterator[tuple[int, str]]:
+        """What BM25 indexes per chunk: its title and section, then its text."""
+        return self.docstore.lexical_rows()
+
+    def publish(self) -> None:
+        self.docstore.commit()
+        documents, chunks = self.docstore.counts()
+        if chunks != self.dense.size:
+            raise IndexCorruptError(
+                f"refusing to publish: {chunks} chunks in the docstore, {self.dense.size} vectors"
+            )
+        self.dense.save(self.work)
+        sparse = SparseIndex.build(self.docstore_rows())
+        sparse_files = [p.relative_to(self.work).as_posix() for p in sparse.save(self.work)]
+        files = {f: sha256_file(self.work / f) for f in (DOCSTORE_FILE, DENSE_FILE, *sparse_files)}
+        self.docstore.close()
+        Manifest(
+            collection=self.name,
+            generation=self.generation,
+            embedder=self.embedder,
+            chunker=self.chunker,
+            documents=documents,
+            chunks=chunks,
+            files=files,
+        ).write(self.work)
+        for f in (*files, MANIFEST):
+            _fsync_file(self.work / f)
+        _fsync_dir(self.work / "sparse")
+        _fsync_dir(self.work)
+        final = self.root / f"g{self.generation:06d}"
+        os.rename(self.work, final)
+        pointer = self.root / f".tmp-{CURRENT}"
+        pointer.write_text(final.name + "\n")
+        _fsync_file(pointer)
+        os.replace(pointer, self.root / CURRENT)
+        _fsync_dir(self.root)
+        log.info(
+            "published %s generation %d: %d documents, %d chunks",
+            self.name,
+            self.generation,
+            documents,
+            chunks,
+        )

@@ -1,0 +1,220 @@
+"""Documents and chunks in SQLite: the source of truth a rebuild starts from."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from qa.errors import InvalidInputError
+from qa.ingest.chunking import Chunk
+from qa.ingest.document import Document, Span
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    pages TEXT NOT NULL,
+    sections TEXT NOT NULL,
+    source TEXT,
+    content_hash TEXT NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    page INTEGER,
+    section TEXT,
+    text TEXT NOT NULL,
+    UNIQUE (document_id, ordinal)
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+"""
+
+FilterValue = str | int | float | bool | Sequence[str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    row_id: int
+    document_id: str
+    ordinal: int
+    start: int
+    end: int
+    page: int | None
+    section: str | None
+    text: str
+    title: str
+    metadata: dict[str, Any]
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: str
+    title: str
+    content_hash: str
+    chunks: int
+    ingested_at: str
+
+
+class DocStore:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        self.path = path
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def content_hashes(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT id, content_hash FROM documents"))
+
+    def counts(self) -> tuple[int, int]:
+        docs = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(docs), int(chunks)
+
+    def chunk_row_ids(self) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT id FROM chunks ORDER BY id")]
+
+    def next_row_id(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM chunks").fetchone()[0])
+
+    def delete_document(self, document_id: str) -> list[int]:
+        """Remove a document; returns the row ids of its chunks for the vector index."""
+        rows = [
+            r[0]
+            for r in self._db.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))
+        ]
+        self._db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        self._db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        return rows
+
+    def add_document(self, doc: Document, chunks: Sequence[Chunk], first_row_id: int) -> list[int]:
+        self._db.execute(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                doc.id,
+                doc.title,
+                doc.text,
+                json.dumps(doc.metadata, ensure_ascii=False),
+                json.dumps([[p.start, p.end, p.label] for p in doc.pages]),
+                json.dumps([[s.start, s.end, s.label] for s in doc.sections], ensure_ascii=False),
+                doc.source,
+                doc.content_hash,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )
+        row_ids = list(range(first_row_id, first_row_id + len(chunks)))
+        self._db.executemany(
+            'INSERT INTO chunks (id, document_id, ordinal, start, "end", page, section, text) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (rid, c.document_id, c.ordinal, c.start, c.end, c.page, c.section, c.text)
+                for rid, c in zip(row_ids, chunks, strict=True)
+            ],
+        )
+        return row_ids
+
+    def documents(self) -> Iterator[Document]:
+        for row in self._db.execute(
+            "SELECT id, title, text, metadata, pages, sections, source FROM documents ORDER BY id"
+        ):
+            yield Document(
+                id=row[0],
+                title=row[1],
+                text=row[2],
+                metadata=json.loads(row[3]),
+                pages=[Span(*p) for p in json.loads(row[4])],
+                sections=[Span(*s) for s in json.loads(row[5])],
+                source=row[6],
+            )
+
+    def document_infos(self) -> list[DocumentInfo]:
+        rows = self._db.execute(
+            "SELECT d.id, d.title, d.content_hash, COUNT(c.id), d.ingested_at FROM documents d "
+            "LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.id"
+        )
+        return [DocumentInfo(*row) for row in rows]
+
+    def chunks_by_row_ids(self, row_ids: Iterable[int]) -> dict[int, StoredChunk]:
+        ids = list(row_ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            'SELECT c.id, c.document_id, c.ordinal, c.start, c."end", c.page, c.section, c.text, '
+            f"d.title, d.metadata FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"WHERE c.id IN ({marks})",
+            ids,
+        )
+        return {
+            row[0]: StoredChunk(
+                row_id=row[0],
+                document_id=row[1],
+                ordinal=row[2],
+                start=row[3],
+                end=row[4],
+                page=row[5],
+                section=row[6],
+                text=row[7],
+                title=row[8],
+                metadata=json.loads(row[9]),
+            )
+            for row in rows
+        }
+
+    def lexical_rows(self) -> Iterator[tuple[int, str]]:
+        rows = self._db.execute(
+            "SELECT c.id, d.title, c.section, c.text FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id ORDER BY c.id"
+        )
+        for row_id, title, section, text in rows:
+            yield row_id, "\n".join(part for part in (title, section, text) if part)
+
+    def row_ids_matching(self, filters: Mapping[str, FilterValue]) -> list[int]:
+        """Chunk row ids whose document matches every filter (equality, or 'in' for a list)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for key, value in filters.items():
+            if key in ("document", "document_id"):
+                column = "d.id"
+            elif key == "title":
+                column = "d.title"
+            elif key.replace("_", "").replace("-", "").isalnum():
+                column = f"json_extract(d.metadata, '$.\"{key}\"')"
+            else:
+                raise InvalidInputError(f"filter key {key!r} must be letters, digits, '_' or '-'")
+            values = list(value) if isinstance(value, list | tuple) else [value]
+            if not values:
+                raise InvalidInputError(f"filter {key!r} has an empty list of values")
+            for v in values:
+                if not isinstance(v, str | int | float | bool):
+                    raise InvalidInputError(f"filter {key!r} values must be strings or numbers")
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            params.extend(values)
+        where = " AND ".join(clauses) or "1"
+        rows = self._db.execute(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}",
+            params,
+        )
+        return [r[0] for r in rows]

@@ -1,0 +1,105 @@
+"""`qa index stats|verify|rebuild`: look at, check and remake a collection."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from qa.errors import QAError
+from qa.models.packages import sha256_file
+from qa.settings import Settings
+from qa.store.collection import CollectionStore
+from qa.store.docstore import DocStore
+from qa.store.manifest import Manifest
+
+if TYPE_CHECKING:
+    from qa.ingest.pipeline import IngestReport
+    from qa.runtime import Runtime
+
+
+def stats(settings: Settings, name: str) -> dict[str, Any]:
+    store = CollectionStore(settings.index_dir)
+    folder = store.current_folder(name)
+    manifest = Manifest.read(folder)
+    return {
+        "collection": name,
+        "generation": manifest.generation,
+        "documents": manifest.documents,
+        "chunks": manifest.chunks,
+        "bytes": sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
+        "embedder": manifest.embedder,
+        "chunker": manifest.chunker,
+        "built_at": manifest.built_at,
+        "path": str(folder),
+    }
+
+
+def verify(settings: Settings, name: str) -> list[str]:
+    """Everything that disagrees between the manifest, the docstore and the dense index."""
+    store = CollectionStore(settings.index_dir)
+    try:
+        folder = store.current_folder(name)
+        manifest = Manifest.read(folder)
+    except QAError as exc:
+        return [exc.detail]
+    problems: list[str] = []
+    for file, expected in manifest.files.items():
+        path = folder / file
+        if not path.is_file():
+            problems.append(f"{file} is missing")
+        elif sha256_file(path) != expected:
+            problems.append(f"{file} does not match its checksum in the manifest")
+    if problems:
+        return problems
+    try:
+        collection = store.open(name)
+    except QAError as exc:
+        return [exc.detail]
+    docstore: DocStore = collection.docstore
+    documents, chunks = docstore.counts()
+    if documents != manifest.documents:
+        problems.append(f"docstore has {documents} documents, manifest says {manifest.documents}")
+    if chunks != manifest.chunks:
+        problems.append(f"docstore has {chunks} chunks, manifest says {manifest.chunks}")
+    if collection.dense.size != chunks:
+        problems.append(f"dense index has {collection.dense.size} vectors for {chunks} chunks")
+    if collection.dense.dimension != manifest.embedder["dimension"]:
+        problems.append(
+            f"dense index is {collection.dense.dimension}-d, embedder is "
+            f"{manifest.embedder['dimension']}-d"
+        )
+    row_ids = docstore.chunk_row_ids()
+    if collection.dense.ids().tolist() != row_ids:
+        problems.append("dense index ids differ from the docstore's chunk ids")
+    if collection.sparse.ids().tolist() != row_ids:
+        problems.append("sparse index ids differ from the docstore's chunk ids")
+    collection.close()
+    return problems
+
+
+def rebuild(runtime: Runtime, name: str, embedder: str | None = None) -> IngestReport:
+    """A fresh generation from the stored documents, with the current chunker settings."""
+    from qa.ingest.chunking import ChunkerConfig
+    from qa.ingest.pipeline import Ingestor, IngestReport
+
+    settings = runtime.settings
+    store = runtime.store
+    spec = embedder or store.manifest(name).embedder["name"]
+    ingestor = Ingestor(
+        store,
+        runtime.embedder(spec),
+        ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens),
+        max_file_bytes=settings.max_file_bytes,
+    )
+    started = time.perf_counter()
+    source = store.open(name)
+    report = IngestReport(name)
+    try:
+        with store.writer(
+            name, ingestor.embedder.info, ingestor.chunker.config.as_dict(), fresh=True
+        ) as writer:
+            ingestor.apply(writer, source.docstore.documents(), report, progress=True)
+    finally:
+        source.close()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,94 @@
+"""Lexical tokens, shared by BM25 and by grounding so both see words the same way.
+
+English: lower-cased words and numbers without stopwords, with a light plural
+strip. Chinese has no spaces, and a whitespace tokenizer would give one token per
+sentence; CJK runs become character unigrams and bigrams instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+STOPWORDS = frozenset(
+    """
+    a an the and or but if of to in on at by for with from as is are was were be been being
+    it its this that these those there their they them he she his her you your we our i me my
+    do does did done can could may might must shall should will would not no yes so than then
+    into onto about over under after before within without per any all each every some such
+    what which who whom whose when where why how also only just more most less other
+    """.split()
+)
+_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z0-9]+(?:[.,][0-9]+)*")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CJK_STOP = frozenset("的了是在和与或及等之其")
+
+
+def _word(token: str) -> str:
+    return token.rstrip("s") if len(token) > 3 and not token[0].isdigit() else token
+
+
+def lexical_tokens(text: str, *, unigrams: bool = True) -> list[str]:
+    """Tokens in order, repeats kept (BM25 counts them)."""
+    out: list[str] = []
+    for match in _TOKEN.finditer(text.lower()):
+        token = match.group()
+        if _CJK_RUN.fullmatch(token):
+            if unigrams:
+                out.extend(ch for ch in token if ch not in _CJK_STOP)
+            out.extend(token[i : i + 2] for i in range(len(token) - 1))
+        elif token not in STOPWORDS:
+            out.append(_word(token.replace(",", "")))
+    return out
+
+
+def content_tokens(text: str) -> set[str]:
+    """Distinct content words; CJK as bigrams only (single characters say too little)."""
+    tokens = set(lexical_tokens(text, unigrams=False))
+    for run in _CJK_RUN.findall(text):
+        if len(run) == 1 and run not in _CJK_STOP:
+            tokens.add(run)
+    return tokens
+
+
+def numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+# Chinese function and question words: they say what is asked, not what it is about.
+_ZH_STOPWORDS = frozenset(
+    """
+    a an the and or but if of to in on at by for with from as is are was were be been being
+    it its this that these those there their they them he she his her you your we our i me my
+    do does did done can could may might must shall should will would not no yes so than then
+    into onto about over under after before within without per any all each every some such
+    what which who whom whose when where why how also only just more most less other
+    """.split()
+)
+
+
+def _jieba_words(run: str) -> list[str]:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return [w for w in jieba.lcut(run) if len(w) > 1 and w not in _ZH_STOPWORDS]
+
+
+def question_terms(text: str) -> set[str]:
+    """What a question is about: English content words, Chinese words (jieba)."""
+    terms = content_tokens(_CJK_RUN.sub(" ", text))
+    for run in _CJK_RUN.findall(text):
+        terms.update(_jieba_words(run))
+    return terms
+
+
+def coverage(terms: set[str], passage: str) -> float:
+    """Share of the terms present in the passage (CJK terms as substrings)."""
+    if not terms:
+        return 0.0
+    words = content_tokens(passage)
+    hits = sum(1 for t in terms if (t in passage) if _CJK_RUN.match(t)) + sum(
+        1 for t in terms if not _CJK_RUN.match(t) and t in words
+    )
+    return hits / len(terms)

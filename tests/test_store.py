@@ -1,0 +1,198 @@
+"""Collections on disk: incremental ingest, atomic generations, filters, verify, mismatch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputError
+from qa.ingest.chunking import ChunkerConfig
+from qa.ingest.pipeline import Ingestor
+from qa.settings import Settings
+from qa.store.collection import CollectionStore, check_name, fuse
+from qa.store.maintenance import verify
+from tests.conftest import HashingEmbedder
+
+
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
+    return path
+
+
+RECORDS: list[dict[str, object]] = [
+    {"id": "bond", "title": "Bonds", "text": "The maximum bond is four weeks of rent.",
+     "metadata": {"domain": "legal", "year": 2024}},
+    {"id": "dose", "title": "Dosage", "text": "Adults take one or two tablets every six hours.",
+     "metadata": {"domain": "medical"}},
+    {"id": "loan", "title": "借阅", "text": "每证最多可同时借阅图书10册。借期为30天。",
+     "metadata": {"domain": "library"}},
+]  # fmt: skip
+
+
+def ingestor(store: CollectionStore, embedder: HashingEmbedder | None = None) -> Ingestor:
+    return Ingestor(
+        store, embedder or HashingEmbedder(), ChunkerConfig(64, 8), max_file_bytes=1_000_000
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CollectionStore:
+    return CollectionStore(tmp_path / "idx")
+
+
+def test_ingest_then_reingest_is_a_no_op(store: CollectionStore, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
+    first = ingestor(store).run([data], "c", progress=False)
+    assert sorted(first.added) == ["bond", "dose", "loan"]
+    generation = store.manifest("c").generation
+    second = ingestor(store).run([data], "c", progress=False)
+    assert second.added == [] and second.updated == []
+    assert sorted(second.unchanged) == ["bond", "dose", "loan"]
+    assert store.manifest("c").generation == generation, "no change must publish nothing"
+
+
+def test_changed_record_replaces_only_its_chunks(store: CollectionStore, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
+    ingestor(store).run([data], "c", progress=False)
+    before = {h.chunk.document_id: h.chunk.row_id for h in _all_hits(store)}
+    changed = [dict(r) for r in RECORDS]
+    changed[1]["text"] = "Adults take one tablet every four hours."
+    report = ingestor(store).run([write_jsonl(data, changed)], "c", progress=False)
+    assert report.updated == ["dose"] and sorted(report.unchanged) == ["bond", "loan"]
+    after = {h.chunk.document_id: h.chunk.row_id for h in _all_hits(store)}
+    assert after["bond"] == before["bond"] and after["loan"] == before["loan"]
+    assert after["dose"] != before["dose"]
+    assert verify(Settings(index_dir=store.index_dir), "c") == []
+
+
+def _all_hits(store: CollectionStore) -> list:  # type: ignore[type-arg]
+    collection = store.open("c")
+    vector = HashingEmbedder().embed_queries(["rent tablets 图书"])[0]
+    return collection.search("rent tablets 图书", vector, 50)
+
+
+def test_sync_removes_documents_whose_files_are_gone(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Alpha document about bonds.")
+    (folder / "b.txt").write_text("Beta document about tablets.")
+    ingestor(store).run([folder], "c", progress=False)
+    (folder / "b.txt").unlink()
+    report = ingestor(store).run([folder], "c", sync=True, progress=False)
+    assert report.removed == ["b.txt"]
+    assert {h.chunk.document_id for h in _all_hits(store)} == {"a.txt"}
+
+
+def test_bad_files_are_reported_and_the_rest_ingested(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Title\n\nSome real content here.")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    (folder / "notes.xyz").write_text("unsupported")
+    report = ingestor(store).run([folder], "c", progress=False)
+    assert report.added == ["good.md"]
+    assert report.skipped == ["notes.xyz"]
+    joined = "\n".join(report.errors)
+    for name in ("empty.txt", "binary.txt", "broken.pdf"):
+        assert name in joined
+    assert sorted(report.failed) == ["binary.txt", "broken.pdf", "empty.txt"]
+
+
+def test_filters_restrict_results_before_the_cut(store: CollectionStore, tmp_path: Path) -> None:
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    collection = store.open("c")
+    vector = HashingEmbedder().embed_queries(["bond rent"])[0]
+    only_medical = collection.search("bond rent", vector, 5, {"domain": "medical"})
+    assert [h.chunk.document_id for h in only_medical] == ["dose"]
+    either = collection.search("bond rent", vector, 5, {"domain": ["legal", "library"]})
+    assert {h.chunk.document_id for h in either} == {"bond", "loan"}
+    by_id = collection.search("bond rent", vector, 5, {"document": "loan"})
+    assert [h.chunk.document_id for h in by_id] == ["loan"]
+    numeric = collection.search("bond", vector, 5, {"year": 2024})
+    assert [h.chunk.document_id for h in numeric] == ["bond"]
+    with pytest.raises(InvalidInputError, match="filter key"):
+        collection.search("bond", vector, 5, {"bad key'": "x"})
+
+
+def test_opening_with_another_embedder_fails_naming_rebuild(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
+    ingestor(store).run([data], "c", progress=False)
+    other = HashingEmbedder(name="other-model", dimension=64)
+    with pytest.raises(IndexMismatchError) as caught:
+        ingestor(store, other).run([data], "c", progress=False)
+    message = caught.value.detail
+    assert "qa index rebuild" in message and "hashing" in message and "other-model" in message
+    manifest = store.manifest("c")
+    with pytest.raises(IndexMismatchError, match="qa index rebuild"):
+        manifest.check_embedder(other.info)
+
+
+def test_failed_write_leaves_last_generation_serving(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
+    ingestor(store).run([data], "c", progress=False)
+    live = store.current_folder("c")
+    embedder = HashingEmbedder()
+    chunker = {"max_tokens": 64, "overlap_tokens": 8}
+    with pytest.raises(RuntimeError, match="boom"), store.writer("c", embedder.info, chunker) as w:
+        w.delete("bond")
+        raise RuntimeError("boom")
+    assert store.current_folder("c") == live
+    assert not list((store.index_dir / "c").glob(".tmp-*"))
+    assert {h.chunk.document_id for h in _all_hits(store)} == {"bond", "dose", "loan"}
+
+
+def test_verify_detects_a_tampered_file(store: CollectionStore, tmp_path: Path) -> None:
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    settings = Settings(index_dir=store.index_dir)
+    assert verify(settings, "c") == []
+    dense = store.current_folder("c") / "dense.faiss"
+    dense.write_bytes(dense.read_bytes()[:-8])
+    problems = verify(settings, "c")
+    assert problems == ["dense.faiss does not match its checksum in the manifest"]
+
+
+def test_unknown_collection_and_bad_names(store: CollectionStore) -> None:
+    with pytest.raises(CollectionNotFoundError, match="qa ingest"):
+        store.open("missing")
+    for bad in ("../etc", "a/b", "", ".hidden", "x" * 65):
+        with pytest.raises(InvalidInputError):
+            check_name(bad)
+
+
+def test_reciprocal_rank_fusion_by_hand() -> None:
+    dense = [(1, 0.9), (2, 0.8), (3, 0.1)]
+    sparse = [(3, 7.0), (1, 5.0)]
+    fused = fuse(dense, sparse, k=3, rrf_k=60)
+    scores = {row: score for row, score, _ in fused}
+    assert scores[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert scores[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert scores[2] == pytest.approx(1 / 62)
+    assert [row for row, _, _ in fused] == [1, 3, 2]
+    assert fused[0][2] == {
+        "dense_rank": 1,
+        "dense_score": 0.9,
+        "sparse_rank": 2,
+        "sparse_score": 5.0,
+    }
+
+
+def test_chinese_bm25_finds_the_passage(store: CollectionStore, tmp_path: Path) -> None:
+    """A whitespace tokenizer scores all Chinese 0; character n-grams must not."""
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    collection = store.open("c")
+    hits = collection.sparse.search("借期是多少天", 3)
+    assert hits and hits[0][1] > 0
+    top = collection.docstore.chunks_by_row_ids([hits[0][0]])[hits[0][0]]
+    assert top.document_id == "loan"
