@@ -41,6 +41,7 @@ typecheck: install
 
 pytest: install
 	$(BIN)/qa models prepare --generator tiny
+	$(BIN)/qa models prepare --generator fast
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

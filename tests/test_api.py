@@ -138,3 +138,11 @@ def test_search_over_http_returns_contract_shape(tmp_path: Path) -> None:
             json={"query": "bond rent", "collection": "docs", "filters": {"document": "b"}},
         ).json()
         assert [r["document"] for r in filtered["results"]] == ["b"]
+
+
+def test_web_page_and_assets_are_served_locally(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert 'src="/static/app.js"' in page.text and "http" not in page.text.split("<body>")[1]
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/style.css").status_code == 200

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from qa import __version__
 from qa.api import problems
@@ -17,6 +20,8 @@ from qa.api.state import AppState
 from qa.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+WEB = Path(__file__).resolve().parent.parent / "web"
 
 
 def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
@@ -43,5 +48,11 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     problems.install(app)
     for router in (health.router, search.router, ask.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
