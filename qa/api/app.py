@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse

