@@ -156,20 +156,28 @@ def search(
     k: TopK = None,
     filters: Filters = None,
     as_json: AsJson = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each result's dense and BM25 rank and score.")
+    ] = False,
+    mode: Annotated[
+        str, typer.Option(help="hybrid (dense + BM25, fused), dense or sparse.")
+    ] = "hybrid",
 ) -> None:
     """Find the passages nearest a query."""
     from qa.retrieval import Retriever, SearchRequest, result_dict
 
     if (query is None) == (queries is None):
         raise InvalidInputError("give either a QUERY or --queries FILE")
+    if mode not in ("hybrid", "dense", "sparse"):
+        raise InvalidInputError(f"--mode {mode!r}: use hybrid, dense or sparse")
     settings = _settings(index_dir)
     retriever = Retriever(_runtime(settings))
     parsed = _parse_filters(filters)
     top_k = k or 10
 
     def run(text: str) -> list[dict[str, Any]]:
-        hits = retriever.search(SearchRequest(text, collection, top_k, parsed))
-        return [result_dict(rank, hit) for rank, hit in enumerate(hits, start=1)]
+        hits = retriever.search(SearchRequest(text, collection, top_k, parsed, mode))  # type: ignore[arg-type]
+        return [result_dict(rank, hit, explain=explain) for rank, hit in enumerate(hits, start=1)]
 
     if queries is not None:
         for query_id, text in _read_jsonl(queries):
@@ -184,6 +192,8 @@ def search(
         where = f" p.{r['page']}" if r["page"] is not None else ""
         typer.echo(f"{r['rank']:>2}. {r['score']:.3f}  {r['document']}{where}  [{r['chunk_id']}]")
         typer.echo("    " + " ".join(r["text"].split())[:240])
+        if explain:
+            typer.echo(f"    {r['explain']}")
 
 
 @app.command()

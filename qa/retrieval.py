@@ -8,7 +8,7 @@ from typing import Any
 
 from qa.errors import InvalidInputError
 from qa.runtime import Runtime
-from qa.store.collection import SearchHit
+from qa.store.collection import SearchHit, SearchMode
 from qa.store.docstore import FilterValue
 
 
@@ -18,6 +18,7 @@ class SearchRequest:
     collection: str = "default"
     k: int = 5
     filters: Mapping[str, FilterValue] | None = None
+    mode: SearchMode = "hybrid"
 
 
 def validate_query(text: str, max_chars: int, what: str = "query") -> str:
@@ -40,7 +41,7 @@ class Retriever:
         collection = self.runtime.collection(request.collection)
         embedder = self.runtime.query_embedder(collection)
         vector = embedder.embed_queries([query])[0]
-        return collection.search(query, vector, request.k, request.filters)
+        return collection.search(query, vector, request.k, request.filters, mode=request.mode)
 
 
 def explanation(hit: SearchHit) -> dict[str, Any]:

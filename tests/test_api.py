@@ -138,6 +138,15 @@ def test_search_over_http_returns_contract_shape(tmp_path: Path) -> None:
             json={"query": "bond rent", "collection": "docs", "filters": {"document": "b"}},
         ).json()
         assert [r["document"] for r in filtered["results"]] == ["b"]
+        explained = client.post(
+            "/v1/search", json={"query": "bond", "collection": "docs", "explain": True}
+        ).json()["results"][0]
+        assert explained["explain"]["dense_rank"] == 1 and explained["explain"]["sparse_rank"] == 1
+        assert explained["explain"]["fused_score"] == explained["score"]
+        sparse_only = client.post(
+            "/v1/search", json={"query": "bond", "collection": "docs", "mode": "sparse"}
+        ).json()["results"]
+        assert [r["document"] for r in sparse_only] == ["a"]
 
 
 def test_web_page_and_assets_are_served_locally(client: TestClient) -> None:

@@ -11,7 +11,8 @@ from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputE
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
 from qa.settings import Settings
-from qa.store.collection import CollectionStore, check_name, fuse
+from qa.store.collection import CollectionStore, SearchHit, check_name, deduplicate, fuse
+from qa.store.docstore import StoredChunk
 from qa.store.maintenance import verify
 from tests.conftest import HashingEmbedder
 
@@ -196,3 +197,34 @@ def test_chinese_bm25_finds_the_passage(store: CollectionStore, tmp_path: Path) 
     assert hits and hits[0][1] > 0
     top = collection.docstore.chunks_by_row_ids([hits[0][0]])[hits[0][0]]
     assert top.document_id == "loan"
+
+
+def _hit(row: int, doc: str, start: int, end: int, text: str, score: float) -> SearchHit:
+    chunk = StoredChunk(row, doc, row, start, end, None, None, text, doc, {})
+    return SearchHit(chunk, score)
+
+
+def test_deduplicate_drops_overlapping_and_repeated_passages() -> None:
+    hits = [
+        _hit(1, "a", 0, 100, "alpha beta gamma delta", 0.9),
+        _hit(2, "a", 40, 140, "gamma delta epsilon zeta", 0.8),  # overlaps 60% of #1
+        _hit(3, "b", 0, 100, "alpha beta gamma delta", 0.7),  # same text, other document
+        _hit(4, "a", 120, 220, "eta theta iota kappa", 0.6),  # same document, no real overlap
+        _hit(5, "c", 0, 50, "lambda mu", 0.5),
+    ]
+    assert [h.chunk.row_id for h in deduplicate(hits, 5)] == [1, 4, 5]
+    assert [h.chunk.row_id for h in deduplicate(hits, 2)] == [1, 4]
+
+
+def test_search_modes_use_one_retriever_each(store: CollectionStore, tmp_path: Path) -> None:
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    collection = store.open("c")
+    vector = HashingEmbedder().embed_queries(["bond rent"])[0]
+    dense = collection.search("bond rent", vector, 3, mode="dense")
+    sparse = collection.search("bond rent", vector, 3, mode="sparse")
+    hybrid = collection.search("bond rent", vector, 3)
+    assert all(h.sparse_rank is None and h.dense_rank is not None for h in dense)
+    assert all(h.dense_rank is None and h.sparse_rank is not None for h in sparse)
+    assert [h.chunk.document_id for h in sparse] == ["bond"], "BM25 matches only the bond text"
+    assert hybrid[0].chunk.document_id == "bond"
+    assert hybrid[0].dense_rank == 1 and hybrid[0].sparse_rank == 1

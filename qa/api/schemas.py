@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,10 @@ class SearchBody(BaseModel):
     collection: str = "default"
     k: int = Field(default=10, ge=1, le=100)
     filters: dict[str, FilterValue] | None = None
+    mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    explain: bool = Field(
+        default=False, description="Add each result's dense and sparse rank and score."
+    )
 
 
 class CitationOut(BaseModel):
@@ -60,6 +64,7 @@ class SearchResultOut(BaseModel):
     title: str
     section: str | None
     metadata: dict[str, Any]
+    explain: dict[str, float | int | None] | None = None
 
 
 class SearchOut(BaseModel):

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from qa.errors import CollectionNotFoundError, IndexCorruptError, InvalidInputError
 from qa.ingest.chunking import Chunk
@@ -31,6 +32,7 @@ from qa.store.dense import DENSE_FILE, FaissIndex
 from qa.store.docstore import DocStore, FilterValue, StoredChunk
 from qa.store.manifest import MANIFEST, Manifest
 from qa.store.sparse import SparseIndex
+from qa.tokens import lexical_tokens
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ DOCSTORE_FILE = "docstore.sqlite"
 CURRENT = "CURRENT"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _GENERATION = re.compile(r"^g(\d{6,})$")
+
+SearchMode = Literal["hybrid", "dense", "sparse"]
 
 
 def check_name(name: str) -> str:
@@ -122,20 +126,45 @@ class Collection:
         k: int,
         filters: Mapping[str, FilterValue] | None = None,
         *,
+        mode: SearchMode = "hybrid",
         candidates: int = 50,
     ) -> list[SearchHit]:
-        """Dense and BM25 candidates, fused by rank, filtered before the cut to k."""
+        """Dense and BM25 candidates, fused by rank, filtered before the cut to k,
+        with overlapping or near-identical passages kept once."""
         allowed = self.docstore.row_ids_matching(filters) if filters else None
-        depth = max(candidates, k)
-        dense = self.dense.search(vector, depth, allowed)
-        sparse = self.sparse.search(query, depth, allowed)
-        fused = fuse(dense, sparse, k)
+        depth = max(candidates, 3 * k)
+        dense = self.dense.search(vector, depth, allowed) if mode != "sparse" else []
+        sparse = self.sparse.search(query, depth, allowed) if mode != "dense" else []
+        fused = fuse(dense, sparse, depth)
         chunks = self.docstore.chunks_by_row_ids(row for row, _, _ in fused)
-        return [
+        hits = [
             SearchHit(chunks[row], score, **views)  # type: ignore[arg-type]
             for row, score, views in fused
             if row in chunks
         ]
+        return deduplicate(hits, k)
+
+
+def _redundant(a: StoredChunk, b: StoredChunk, tokens: dict[int, set[str]]) -> bool:
+    if a.document_id == b.document_id and a.page == b.page:
+        overlap = min(a.end, b.end) - max(a.start, b.start)
+        if overlap > 0.5 * min(a.end - a.start, b.end - b.start):
+            return True
+    ta = tokens.setdefault(a.row_id, set(lexical_tokens(a.text)))
+    tb = tokens.setdefault(b.row_id, set(lexical_tokens(b.text)))
+    return bool(ta) and len(ta & tb) / len(ta | tb) >= 0.9
+
+
+def deduplicate(hits: list[SearchHit], k: int) -> list[SearchHit]:
+    """Keep the best-ranked of passages that mostly overlap (same document) or repeat text."""
+    kept: list[SearchHit] = []
+    tokens: dict[int, set[str]] = {}
+    for hit in hits:
+        if not any(_redundant(hit.chunk, other.chunk, tokens) for other in kept):
+            kept.append(hit)
+            if len(kept) == k:
+                break
+    return kept
 
 
 class CollectionStore:

@@ -11,8 +11,9 @@ router = APIRouter(prefix="/v1", tags=["search"])
 
 @router.post("/search", summary="Passages nearest a query.")
 async def search(body: SearchBody, state: StateDep) -> SearchOut:
-    request = SearchRequest(body.query, body.collection, body.k, body.filters)
+    request = SearchRequest(body.query, body.collection, body.k, body.filters, body.mode)
     hits = await state.run_search(lambda: state.retriever.search(request))
-    return SearchOut.model_validate(
-        {"results": [result_dict(rank, hit) for rank, hit in enumerate(hits, start=1)]}
-    )
+    results = [
+        result_dict(rank, hit, explain=body.explain) for rank, hit in enumerate(hits, start=1)
+    ]
+    return SearchOut.model_validate({"results": results})
