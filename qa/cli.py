@@ -110,13 +110,15 @@ def ingest(
     ] = False,
     embedder: Annotated[
         str | None,
-        typer.Option(help="Embedder for a new collection: 'minilm' or a local folder."),
+        typer.Option(
+            help="Embedder for a new collection: auto, minilm, e5-multilingual or a local folder."
+        ),
     ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Add or update documents (.txt .md .html .pdf .docx .jsonl); unchanged files are skipped."""
     runtime = _runtime(_settings(index_dir))
-    report = runtime.ingestor(collection, embedder).run(paths, collection, sync=sync, progress=True)
+    report = runtime.ingest(paths, collection, embedder=embedder, sync=sync)
     for error in report.errors:
         typer.echo(f"skipped {error}", err=True)
     if as_json:

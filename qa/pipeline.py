@@ -148,11 +148,8 @@ class AskPipeline:
         timings = {"retrieval_s": time.perf_counter() - started}
         embedder = self.runtime.query_embedder(self.runtime.collection(collection))
         meaningful = language in embedder.languages
-        evidence = [
-            h
-            for h in hits
-            if is_evidence(question, h, settings.min_score, dense_meaningful=meaningful)
-        ]
+        floor = embedder.evidence_floor if settings.min_score is None else settings.min_score
+        evidence = [h for h in hits if is_evidence(question, h, floor, dense_meaningful=meaningful)]
         if not evidence:
             return question, language, [], timings
         generator = self.runtime.generator()

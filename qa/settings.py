@@ -35,8 +35,10 @@ class Settings(BaseSettings):
         description="Converted generator models, keyed by the source file's sha256.",
     )
     embedder: str = Field(
-        default="minilm",
-        description="Embedder for new collections: 'minilm' or a sentence-transformers folder.",
+        default="auto",
+        description="Embedder for new collections: 'auto' (e5-multilingual when the documents "
+        "have CJK text, else minilm), 'minilm', 'e5-multilingual' or a sentence-transformers "
+        "folder.",
     )
     generator: str = Field(
         default="fast",
@@ -54,10 +56,10 @@ class Settings(BaseSettings):
 
     top_k: int = Field(default=4, ge=1, le=100)
     max_k: int = Field(default=100, ge=1, le=1000)
-    min_score: float = Field(
-        default=0.3,
+    min_score: float | None = Field(
+        default=None,
         description="Below this dense similarity a passage is not evidence; with none left, "
-        "the answer is 'not found'.",
+        "the answer is 'not found'. Default: the embedder's own calibrated floor.",
     )
     support_threshold: float = Field(
         default=0.55,

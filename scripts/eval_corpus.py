@@ -48,7 +48,7 @@ def main() -> None:
         index_dir = args.index_dir or Path(tmp)
         runtime = Runtime(Settings(index_dir=index_dir, generator=args.generator))
         if args.index_dir is None:
-            runtime.ingestor("default").run([ROOT / "corpus"], "default", progress=False)
+            runtime.ingest([ROOT / "corpus"], "default", progress=False)
         pipeline = AskPipeline(runtime)
         runtime.generator()
         questions = [json.loads(line) for line in args.questions.read_text().splitlines()]

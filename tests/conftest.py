@@ -41,6 +41,10 @@ class HashingEmbedder:
     def languages(self) -> frozenset[str]:
         return frozenset({"en", "zh"})
 
+    @property
+    def evidence_floor(self) -> float:
+        return 0.3
+
     def count_tokens(self, text: str) -> int:
         return max(1, len(lexical_tokens(text, unigrams=False)))
 

@@ -9,11 +9,13 @@ import pytest
 
 from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputError
 from qa.ingest.chunking import ChunkerConfig
+from qa.ingest.document import Document
 from qa.ingest.pipeline import Ingestor
+from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CollectionStore, SearchHit, check_name, deduplicate, fuse
 from qa.store.docstore import StoredChunk
-from qa.store.maintenance import verify
+from qa.store.maintenance import rebuild, verify
 from tests.conftest import HashingEmbedder
 
 
@@ -228,3 +230,36 @@ def test_search_modes_use_one_retriever_each(store: CollectionStore, tmp_path: P
     assert [h.chunk.document_id for h in sparse] == ["bond"], "BM25 matches only the bond text"
     assert hybrid[0].chunk.document_id == "bond"
     assert hybrid[0].dense_rank == 1 and hybrid[0].sparse_rank == 1
+
+
+def test_rebuild_reembeds_with_another_embedder_and_keeps_documents(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    settings = Settings(index_dir=store.index_dir)
+    runtime = Runtime(settings)
+    runtime.add_embedder(HashingEmbedder())
+    runtime.add_embedder(HashingEmbedder(name="other-model", dimension=32))
+    before = store.manifest("c")
+    report = rebuild(runtime, "c", "other-model")
+    after = store.manifest("c")
+    assert sorted(report.added) == ["bond", "dose", "loan"]
+    assert after.generation == before.generation + 1
+    assert after.embedder["name"] == "other-model" and after.embedder["dimension"] == 32
+    assert (after.documents, after.chunks) == (before.documents, before.chunks)
+    assert verify(settings, "c") == []
+
+
+def test_auto_embedder_is_multilingual_only_for_cjk_text(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    runtime = Runtime(Settings(index_dir=store.index_dir, embedder="auto"))
+    english = [Document(id="a", text="Plain English text.")]
+    mixed = [*english, Document(id="b", text="每证最多可同时借阅图书10册。")]
+    assert runtime.embedder_spec("new", None, english) == "minilm"
+    assert runtime.embedder_spec("new", None, mixed) == "e5-multilingual"
+    assert runtime.embedder_spec("new", "minilm", mixed) == "minilm"
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    assert runtime.embedder_spec("c", None, mixed) == "hashing", "recorded embedder wins"
+    with pytest.raises(IndexMismatchError, match="qa index rebuild --collection c"):
+        runtime.embedder_spec("c", "minilm", english)

@@ -40,7 +40,6 @@ class AppState:
                     self.runtime.query_embedder(self.runtime.collection(name))
                 except QAError as exc:
                     log.warning("collection %s is not usable: %s", name, exc.detail)
-            self.runtime.embedder(self.settings.embedder)
             self.runtime.generator()
             self.ready.set()
             log.info("models loaded; ready")

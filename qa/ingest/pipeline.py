@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,21 +72,31 @@ def chunker_for(embedder: Embedder, config: ChunkerConfig) -> Chunker:
     return Chunker(ChunkerConfig(budget, overlap), embedder.count_tokens)
 
 
+EmbedderChoice = Callable[[Sequence[Document]], Embedder]
+
+
 class Ingestor:
+    """Files into a collection. The embedder may be chosen once the documents are
+    loaded (a new collection with CJK text gets the multilingual one)."""
+
     def __init__(
         self,
         store: CollectionStore,
-        embedder: Embedder,
+        embedder: Embedder | EmbedderChoice,
         chunker: ChunkerConfig,
         *,
         max_file_bytes: int,
         batch_size: int = 256,
     ) -> None:
         self.store = store
-        self.embedder = embedder
-        self.chunker = chunker_for(embedder, chunker)
+        self._choice = embedder if callable(embedder) else (lambda _docs: embedder)
+        self._chunker_config = chunker
         self.max_file_bytes = max_file_bytes
         self.batch_size = batch_size
+
+    def use(self, documents: Sequence[Document]) -> tuple[Embedder, Chunker]:
+        embedder = self._choice(documents)
+        return embedder, chunker_for(embedder, self._chunker_config)
 
     def load(self, paths: Sequence[Path], report: IngestReport) -> list[Document]:
         documents: dict[str, Document] = {}
@@ -117,10 +127,9 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport(collection)
         documents = self.load(paths, report)
-        with self.store.writer(
-            collection, self.embedder.info, self.chunker.config.as_dict()
-        ) as writer:
-            self.apply(writer, documents, report, progress=progress)
+        embedder, chunker = self.use(documents)
+        with self.store.writer(collection, embedder.info, chunker.config.as_dict()) as writer:
+            self.apply(writer, embedder, chunker, documents, report, progress=progress)
             if sync:
                 present = {d.id for d in documents} | set(report.failed)
                 for document_id in sorted(set(writer.content_hashes()) - present):
@@ -132,6 +141,8 @@ class Ingestor:
     def apply(
         self,
         writer: CollectionWriter,
+        embedder: Embedder,
+        chunker: Chunker,
         documents: Iterable[Document],
         report: IngestReport,
         *,
@@ -145,7 +156,7 @@ class Ingestor:
             if previous == doc.content_hash:
                 report.unchanged.append(doc.id)
                 continue
-            chunks = self.chunker.run(doc)
+            chunks = chunker.run(doc)
             if not chunks:
                 report.errors.append(f"{doc.id}: no text to index")
                 continue
@@ -162,19 +173,23 @@ class Ingestor:
                 batch.append((doc, chunks))
                 size += len(chunks)
                 if size >= self.batch_size:
-                    self._embed_batch(writer, batch, bar)
+                    _embed_batch(writer, embedder, batch, bar)
                     batch, size = [], 0
-            self._embed_batch(writer, batch, bar)
+            _embed_batch(writer, embedder, batch, bar)
 
-    def _embed_batch(
-        self, writer: CollectionWriter, batch: list[tuple[Document, list[Chunk]]], bar: tqdm
-    ) -> None:
-        if not batch:
-            return
-        texts = [embedding_text(doc, c) for doc, chunks in batch for c in chunks]
-        vectors = self.embedder.embed_passages(texts)
-        offset = 0
-        for doc, chunks in batch:
-            writer.put(doc, chunks, vectors[offset : offset + len(chunks)])
-            offset += len(chunks)
-        bar.update(len(texts))
+
+def _embed_batch(
+    writer: CollectionWriter,
+    embedder: Embedder,
+    batch: list[tuple[Document, list[Chunk]]],
+    bar: tqdm,
+) -> None:
+    if not batch:
+        return
+    texts = [embedding_text(doc, c) for doc, chunks in batch for c in chunks]
+    vectors = embedder.embed_passages(texts)
+    offset = 0
+    for doc, chunks in batch:
+        writer.put(doc, chunks, vectors[offset : offset + len(chunks)])
+        offset += len(chunks)
+    bar.update(len(texts))

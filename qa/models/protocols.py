@@ -31,6 +31,11 @@ class Embedder(Protocol):
         """Languages whose similarity scores mean something (MiniLM: English only)."""
         ...
 
+    @property
+    def evidence_floor(self) -> float:
+        """Cosine below which a passage is no evidence: each model has its own score band."""
+        ...
+
     def count_tokens(self, text: str) -> int: ...
 
     def embed_passages(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:

@@ -29,6 +29,7 @@ class SentenceTransformerEmbedder:
         name: str,
         *,
         languages: frozenset[str] = frozenset({"en", "zh"}),
+        evidence_floor: float = 0.3,
         batch_size: int = 32,
     ) -> None:
         from sentence_transformers import SentenceTransformer
@@ -39,6 +40,7 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         self._batch_size = batch_size
         self._languages = languages
+        self._evidence_floor = evidence_floor
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
             raise ValueError(f"embedder at {folder} does not report its dimension")
@@ -57,6 +59,10 @@ class SentenceTransformerEmbedder:
     @property
     def languages(self) -> frozenset[str]:
         return self._languages
+
+    @property
+    def evidence_floor(self) -> float:
+        return self._evidence_floor
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])

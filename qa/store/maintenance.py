@@ -95,10 +95,10 @@ def rebuild(runtime: Runtime, name: str, embedder: str | None = None) -> IngestR
     source = store.open(name)
     report = IngestReport(name)
     try:
-        with store.writer(
-            name, ingestor.embedder.info, ingestor.chunker.config.as_dict(), fresh=True
-        ) as writer:
-            ingestor.apply(writer, source.docstore.documents(), report, progress=True)
+        documents = list(source.docstore.documents())
+        model, chunker = ingestor.use(documents)
+        with store.writer(name, model.info, chunker.config.as_dict(), fresh=True) as writer:
+            ingestor.apply(writer, model, chunker, documents, report, progress=True)
     finally:
         source.close()
     report.seconds = time.perf_counter() - started
