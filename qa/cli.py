@@ -20,10 +20,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+eval_app = typer.Typer(help="Measure retrieval and answers on QA datasets.", no_args_is_help=True)
 index_app = typer.Typer(help="Inspect, check and rebuild collections.", no_args_is_help=True)
 models_app = typer.Typer(help="Prepare the packaged offline models.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
 
 log = logging.getLogger("qa")
 
@@ -298,6 +300,49 @@ def index_rebuild(
         f"{collection}: rebuilt {len(report.added)} documents, {report.chunks} chunks "
         f"in {report.seconds:.1f} s"
     )
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="covidqa, cmrc2018, clapnq, med (in $QA_DATA_DIR), a SQuAD-style .json "
+            "or a BEIR folder."
+        ),
+    ],
+    embedder: Annotated[
+        str | None,
+        typer.Option(help="minilm, e5-multilingual or a folder [default: auto for the set]."),
+    ] = None,
+    mode: Annotated[
+        list[str] | None, typer.Option(help="sparse, dense, hybrid; repeat [default: all].")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N queries.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Recall@k, MRR@10 and nDCG@10 of BM25, dense and hybrid retrieval on a dataset."""
+    from qa.answer.language import has_cjk
+    from qa.eval.datasets import load_dataset
+    from qa.eval.retrieval import MODES, evaluate, table
+
+    settings = _settings()
+    try:
+        data = load_dataset(dataset, settings.data_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise InvalidInputError(str(exc)) from exc
+    modes = tuple(mode or MODES)
+    if unknown := set(modes) - set(MODES):
+        raise InvalidInputError(f"unknown --mode {sorted(unknown)}: use sparse, dense or hybrid")
+    if embedder is None:
+        cjk = any(has_cjk(d.text) for d in data.documents[:50])
+        embedder = "e5-multilingual" if cjk else "minilm"
+    results = evaluate(data, embedder=embedder, settings=settings, modes=modes, limit=limit)  # type: ignore[arg-type]
+    if as_json:
+        for result in results:
+            _emit(result.as_dict())
+    else:
+        typer.echo(table(results))
 
 
 @models_app.command("prepare")

@@ -39,8 +39,9 @@ class Retriever:
         if not 1 <= request.k <= settings.max_k:
             raise InvalidInputError(f"k must be between 1 and {settings.max_k}")
         collection = self.runtime.collection(request.collection)
-        embedder = self.runtime.query_embedder(collection)
-        vector = embedder.embed_queries([query])[0]
+        vector = None
+        if request.mode != "sparse":
+            vector = self.runtime.query_embedder(collection).embed_queries([query])[0]
         return collection.search(query, vector, request.k, request.filters, mode=request.mode)
 
 

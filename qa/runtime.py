@@ -109,6 +109,31 @@ class Runtime:
             return "e5-multilingual" if any(has_cjk(d.text) for d in documents) else "minilm"
         return spec
 
+    def ingest_documents(
+        self,
+        documents: Sequence[Document],
+        collection: str,
+        *,
+        embedder: str | None = None,
+        progress: bool = True,
+    ) -> IngestReport:
+        report = IngestReport(collection)
+        self._ingestor(collection, embedder).run_documents(
+            documents, collection, report, progress=progress
+        )
+        return report
+
+    def _ingestor(self, collection: str, embedder: str | None) -> Ingestor:
+        def choose(documents: Sequence[Document]) -> Embedder:
+            return self.embedder(self.embedder_spec(collection, embedder, documents))
+
+        return Ingestor(
+            self.store,
+            choose,
+            ChunkerConfig(self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
+            max_file_bytes=self.settings.max_file_bytes,
+        )
+
     def ingest(
         self,
         paths: Sequence[Path],
@@ -118,13 +143,6 @@ class Runtime:
         sync: bool = False,
         progress: bool = True,
     ) -> IngestReport:
-        def choose(documents: Sequence[Document]) -> Embedder:
-            return self.embedder(self.embedder_spec(collection, embedder, documents))
-
-        ingestor = Ingestor(
-            self.store,
-            choose,
-            ChunkerConfig(self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
-            max_file_bytes=self.settings.max_file_bytes,
+        return self._ingestor(collection, embedder).run(
+            paths, collection, sync=sync, progress=progress
         )
-        return ingestor.run(paths, collection, sync=sync, progress=progress)

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         "have CJK text, else minilm), 'minilm', 'e5-multilingual' or a sentence-transformers "
         "folder.",
     )
+    data_dir: Path = Field(
+        default=Path("../shared/data"),
+        description="Where `qa eval` finds the named evaluation sets (covidqa, cmrc2018, ...).",
+    )
     generator: str = Field(
         default="fast",
         description="'tiny', 'fast', 'quality' or a local Hugging Face causal-LM folder.",

@@ -127,6 +127,20 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport(collection)
         documents = self.load(paths, report)
+        self.run_documents(documents, collection, report, sync=sync, progress=progress)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def run_documents(
+        self,
+        documents: Sequence[Document],
+        collection: str,
+        report: IngestReport,
+        *,
+        sync: bool = False,
+        progress: bool = True,
+    ) -> None:
+        """Documents already in memory (evaluation sets, API records) into a collection."""
         embedder, chunker = self.use(documents)
         with self.store.writer(collection, embedder.info, chunker.config.as_dict()) as writer:
             self.apply(writer, embedder, chunker, documents, report, progress=progress)
@@ -135,8 +149,6 @@ class Ingestor:
                 for document_id in sorted(set(writer.content_hashes()) - present):
                     writer.delete(document_id)
                     report.removed.append(document_id)
-        report.seconds = time.perf_counter() - started
-        return report
 
     def apply(
         self,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import gc
-import hashlib
 import logging
 import shutil
 import tempfile
@@ -19,12 +18,12 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from qa.models.packages import sha256_file
+
 logger = logging.getLogger(__name__)
 
 #: Written last, so a folder holding it was fully written; it records the source's sha256.
 COMPLETE_MARKER = ".complete"
-
-_HASH_CHUNK = 1 << 20
 
 
 def is_complete(folder: Path) -> bool:
@@ -32,7 +31,13 @@ def is_complete(folder: Path) -> bool:
     return (folder / COMPLETE_MARKER).is_file()
 
 
-def convert_gguf(gguf_path: Path, dest: Path, *, dtype: torch.dtype = torch.bfloat16) -> Path:
+def convert_gguf(
+    gguf_path: Path,
+    dest: Path,
+    *,
+    dtype: torch.dtype = torch.bfloat16,
+    source_sha256: str | None = None,
+) -> Path:
     """Convert a GGUF causal LM into a normal Hugging Face folder at ``dest`` and return ``dest``.
 
     The folder holds config, safetensors weights in ``dtype``, the tokenizer with its chat
@@ -57,7 +62,8 @@ def convert_gguf(gguf_path: Path, dest: Path, *, dtype: torch.dtype = torch.bflo
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         _build(gguf_path, tmp, dtype)
-        (tmp / COMPLETE_MARKER).write_text(_sha256(gguf_path) + "\n", encoding="utf-8")
+        digest = source_sha256 or sha256_file(gguf_path)
+        (tmp / COMPLETE_MARKER).write_text(digest + "\n", encoding="utf-8")
         try:
             tmp.replace(dest)
         except OSError:
@@ -93,11 +99,3 @@ def _build(gguf_path: Path, out: Path, dtype: torch.dtype) -> None:
 
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -122,7 +122,7 @@ class Collection:
     def search(
         self,
         query: str,
-        vector: Vectors,
+        vector: Vectors | None,
         k: int,
         filters: Mapping[str, FilterValue] | None = None,
         *,
@@ -133,7 +133,11 @@ class Collection:
         with overlapping or near-identical passages kept once."""
         allowed = self.docstore.row_ids_matching(filters) if filters else None
         depth = max(candidates, 3 * k)
-        dense = self.dense.search(vector, depth, allowed) if mode != "sparse" else []
+        if vector is None and mode != "sparse":
+            raise ValueError(f"{mode} search needs a query vector")
+        dense = []
+        if mode != "sparse" and vector is not None:
+            dense = self.dense.search(vector, depth, allowed)
         sparse = self.sparse.search(query, depth, allowed) if mode != "dense" else []
         fused = fuse(dense, sparse, depth)
         chunks = self.docstore.chunks_by_row_ids(row for row, _, _ in fused)

@@ -1,0 +1,1 @@
+"""Offline evaluation: the public test collections and the scores computed against them."""
