@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qa.errors import InvalidInputError
+from qa.models.reranker import Reranker
 from qa.runtime import Runtime
 from qa.store.collection import SearchHit, SearchMode
 from qa.store.docstore import FilterValue
@@ -42,7 +43,17 @@ class Retriever:
         vector = None
         if request.mode != "sparse":
             vector = self.runtime.query_embedder(collection).embed_queries([query])[0]
-        return collection.search(query, vector, request.k, request.filters, mode=request.mode)
+        reranker = self.runtime.reranker()
+        depth = max(request.k, settings.rerank_depth) if reranker else request.k
+        hits = collection.search(query, vector, depth, request.filters, mode=request.mode)
+        return rerank(reranker, query, hits)[: request.k] if reranker else hits
+
+
+def rerank(reranker: Reranker, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+    """Order by the cross-encoder's score; the fused score stays for explanation."""
+    scores = reranker.scores(query, [h.chunk.text for h in hits])
+    rescored = [replace(h, rerank_score=s) for h, s in zip(hits, scores, strict=True)]
+    return sorted(rescored, key=lambda h: -(h.rerank_score or 0.0))
 
 
 def explanation(hit: SearchHit) -> dict[str, Any]:
@@ -53,6 +64,7 @@ def explanation(hit: SearchHit) -> dict[str, Any]:
         "sparse_rank": hit.sparse_rank,
         "sparse_score": None if hit.sparse_score is None else round(hit.sparse_score, 6),
         "fused_score": round(hit.score, 6),
+        "rerank_score": None if hit.rerank_score is None else round(hit.rerank_score, 6),
     }
 
 

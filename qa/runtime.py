@@ -20,6 +20,7 @@ from qa.ingest.document import Document
 from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.models.protocols import Embedder, Generator
 from qa.models.registry import embedder_folder, load_embedder, load_generator
+from qa.models.reranker import CrossEncoderReranker, Reranker
 from qa.settings import Settings
 from qa.store.collection import Collection, CollectionStore
 
@@ -40,6 +41,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
         self._generator: Generator | None = None
+        self._reranker: Reranker | None = None
         self._collections: dict[str, tuple[Path, Collection]] = {}
         configure_threads(settings.threads)
 
@@ -55,6 +57,16 @@ class Runtime:
                     )
                 self._embedders[spec] = self._embedders[name]
             return self._embedders[spec]
+
+    def reranker(self) -> Reranker | None:
+        """The configured cross-encoder, loaded once; None when reranking is off."""
+        if self.settings.reranker is None:
+            return None
+        with self._lock:
+            if self._reranker is None:
+                log.info("loading reranker %s", self.settings.reranker)
+                self._reranker = CrossEncoderReranker(self.settings.reranker)
+            return self._reranker
 
     def add_embedder(self, embedder: Embedder) -> None:
         """Serve collections recorded with this embedder's name by this instance."""

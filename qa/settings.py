@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         default="float32",
         description="Compute type of the generator; float32 measured fastest on CPUs here.",
     )
+    reranker: Path | None = Field(
+        default=None,
+        description="A local cross-encoder folder; when set, the top `rerank_depth` fused "
+        "passages are re-scored by it before the cut to k.",
+    )
+    rerank_depth: int = Field(default=20, ge=1, le=200)
     threads: int = Field(default=0, description="Torch threads; 0 means one per core.")
 
     chunk_tokens: int = Field(default=160, ge=32, le=2048)

@@ -77,6 +77,7 @@ class SearchHit:
     dense_rank: int | None = None
     sparse_score: float | None = None
     sparse_rank: int | None = None
+    rerank_score: float | None = None
 
 
 def fuse(
