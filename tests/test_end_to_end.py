@@ -225,3 +225,20 @@ def test_http_stream_sends_tokens_then_the_answer(fast_client: TestClient) -> No
         ]
     assert events[-1] == "answer" and events.count("answer") == 1
     assert "token" in events[:-1]
+
+
+def test_chinese_and_english_questions_over_the_mixed_corpus(corpus_index: Path) -> None:
+    """The sample corpus has Chinese text, so `auto` chose the multilingual embedder."""
+    from qa.retrieval import Retriever, SearchRequest
+    from qa.runtime import Runtime
+
+    assert CollectionStore(corpus_index).manifest("default").embedder["name"] == "e5-multilingual"
+    retriever = Retriever(Runtime(Settings(index_dir=corpus_index)))
+    chinese = retriever.search(SearchRequest("每证最多可以同时借阅多少册图书？", k=3))
+    assert chinese[0].chunk.document_id == "library/借阅规定.txt"
+    assert "10册" in chinese[0].chunk.text
+    english = retriever.search(
+        SearchRequest("How much notice must a landlord give before an inspection?", k=3)
+    )
+    assert english[0].chunk.document_id == "tenancy/residential-tenancies-act.md"
+    assert "24 hours" in english[0].chunk.text

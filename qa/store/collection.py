@@ -155,9 +155,15 @@ def _redundant(a: StoredChunk, b: StoredChunk, tokens: dict[int, set[str]]) -> b
         overlap = min(a.end, b.end) - max(a.start, b.start)
         if overlap > 0.5 * min(a.end - a.start, b.end - b.start):
             return True
-    ta = tokens.setdefault(a.row_id, set(lexical_tokens(a.text)))
-    tb = tokens.setdefault(b.row_id, set(lexical_tokens(b.text)))
+    ta, tb = _token_set(a, tokens), _token_set(b, tokens)
     return bool(ta) and len(ta & tb) / len(ta | tb) >= 0.9
+
+
+def _token_set(chunk: StoredChunk, cache: dict[int, set[str]]) -> set[str]:
+    found = cache.get(chunk.row_id)
+    if found is None:
+        found = cache[chunk.row_id] = set(lexical_tokens(chunk.text))
+    return found
 
 
 def deduplicate(hits: list[SearchHit], k: int) -> list[SearchHit]:
