@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["med", "clapnq", "covidqa", "cmrc2018"])
     parser.add_argument("--embedders", nargs="+", default=["minilm", "e5-multilingual"])
     parser.add_argument("--limit", type=int, help="first N queries of each set")
+    parser.add_argument("--modes", nargs="+", help="sparse, dense, hybrid [default: all]")
+    parser.add_argument("--fusion", choices=["rrf", "blend"], default="rrf")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "eval_retrieval.json")
     args = parser.parse_args()
 
@@ -35,13 +37,18 @@ def main() -> None:
     for name in args.datasets:
         dataset = load_dataset(name, settings.data_dir)
         for embedder in args.embedders:
-            modes = ("sparse", "dense", "hybrid") if embedder == args.embedders[0] else None
+            modes = args.modes or (
+                ["sparse", "dense", "hybrid"]
+                if embedder == args.embedders[0]
+                else ["dense", "hybrid"]
+            )
             found = evaluate(
                 dataset,
                 embedder=embedder,
                 settings=settings,
-                modes=modes or ("dense", "hybrid"),
+                modes=tuple(modes),
                 limit=args.limit,
+                fusion=args.fusion,
             )
             results.extend(found)
             print(table(found), flush=True)

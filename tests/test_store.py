@@ -13,7 +13,14 @@ from qa.ingest.document import Document
 from qa.ingest.pipeline import Ingestor
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import CollectionStore, SearchHit, check_name, deduplicate, fuse
+from qa.store.collection import (
+    CollectionStore,
+    SearchHit,
+    blend,
+    check_name,
+    deduplicate,
+    fuse,
+)
 from qa.store.docstore import StoredChunk
 from qa.store.maintenance import rebuild, verify
 from tests.conftest import HashingEmbedder
@@ -263,3 +270,11 @@ def test_auto_embedder_is_multilingual_only_for_cjk_text(
     assert runtime.embedder_spec("c", None, mixed) == "hashing", "recorded embedder wins"
     with pytest.raises(IndexMismatchError, match="qa index rebuild --collection c"):
         runtime.embedder_spec("c", "minilm", english)
+
+
+def test_score_blend_by_hand() -> None:
+    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]  # normalised: 1.0, 0.5, 0.0
+    sparse = [(3, 8.0), (4, 4.0)]  # normalised: 1.0, 0.0
+    fused = {row: score for row, score, _ in blend(dense, sparse, k=4, alpha=0.5)}
+    assert fused == pytest.approx({1: 0.5, 2: 0.25, 3: 0.5, 4: 0.0})
+    assert [row for row, _, _ in blend(dense, sparse, k=2, alpha=0.8)] == [1, 2]

@@ -19,7 +19,7 @@ from qa.eval.datasets import RetrievalDataset
 from qa.eval.metrics import dedupe_ranking, summarize
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import SearchMode
+from qa.store.collection import Fusion, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("sparse", "dense", "hybrid")
 CHUNK_DEPTH = 50
@@ -49,6 +49,7 @@ def evaluate(
     modes: tuple[SearchMode, ...] = MODES,
     limit: int | None = None,
     progress: bool = True,
+    fusion: Fusion = "rrf",
 ) -> list[RetrievalResult]:
     queries = [q for q in dataset.queries if q.relevant][:limit]
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
@@ -64,7 +65,7 @@ def evaluate(
             started = time.perf_counter()
             for query in tqdm(queries, desc=f"{dataset.name} {mode}", disable=not progress):
                 vector = model.embed_queries([query.text])[0] if mode != "sparse" else None
-                hits = collection.search(query.text, vector, CHUNK_DEPTH, mode=mode)
+                hits = collection.search(query.text, vector, CHUNK_DEPTH, mode=mode, fusion=fusion)
                 ranked = dedupe_ranking([h.chunk.document_id for h in hits])
                 rankings.append((ranked, query.relevant))
             elapsed = time.perf_counter() - started
@@ -73,7 +74,7 @@ def evaluate(
                 RetrievalResult(
                     dataset=dataset.name,
                     embedder=embedder,
-                    mode=mode,
+                    mode=mode if mode != "hybrid" or fusion == "rrf" else f"{mode}-{fusion}",
                     queries=summary.count,
                     recall=summary.recall,
                     mrr10=summary.mrr10,

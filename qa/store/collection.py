@@ -42,6 +42,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _GENERATION = re.compile(r"^g(\d{6,})$")
 
 SearchMode = Literal["hybrid", "dense", "sparse"]
+Fusion = Literal["rrf", "blend"]
 
 
 def check_name(name: str) -> str:
@@ -95,6 +96,29 @@ def fuse(
     return [(row, fused[row], views[row]) for row in order]
 
 
+def blend(
+    dense: list[tuple[int, float]], sparse: list[tuple[int, float]], k: int, alpha: float = 0.5
+) -> list[tuple[int, float, dict[str, float | int]]]:
+    """Convex blend of min-max-normalised scores; a candidate missing from one list gets 0."""
+
+    def normalised(ranked: list[tuple[int, float]]) -> dict[int, float]:
+        if not ranked:
+            return {}
+        scores = [s for _, s in ranked]
+        low, span = min(scores), (max(scores) - min(scores)) or 1.0
+        return {row: (s - low) / span for row, s in ranked}
+
+    d, s = normalised(dense), normalised(sparse)
+    views: dict[int, dict[str, float | int]] = {}
+    for name, ranked in (("dense", dense), ("sparse", sparse)):
+        for rank, (row, score) in enumerate(ranked, start=1):
+            views.setdefault(row, {})[f"{name}_rank"] = rank
+            views[row][f"{name}_score"] = score
+    fused = {row: alpha * d.get(row, 0.0) + (1 - alpha) * s.get(row, 0.0) for row in views}
+    order = sorted(fused, key=lambda row: -fused[row])[:k]
+    return [(row, fused[row], views[row]) for row in order]
+
+
 class Collection:
     """One opened generation: read-only, safe to share between threads."""
 
@@ -128,6 +152,7 @@ class Collection:
         filters: Mapping[str, FilterValue] | None = None,
         *,
         mode: SearchMode = "hybrid",
+        fusion: Fusion = "rrf",
         candidates: int = 50,
     ) -> list[SearchHit]:
         """Dense and BM25 candidates, fused by rank, filtered before the cut to k,
@@ -140,7 +165,7 @@ class Collection:
         if mode != "sparse" and vector is not None:
             dense = self.dense.search(vector, depth, allowed)
         sparse = self.sparse.search(query, depth, allowed) if mode != "dense" else []
-        fused = fuse(dense, sparse, depth)
+        fused = fuse(dense, sparse, depth) if fusion == "rrf" else blend(dense, sparse, depth)
         chunks = self.docstore.chunks_by_row_ids(row for row, _, _ in fused)
         hits = [
             SearchHit(chunks[row], score, **views)  # type: ignore[arg-type]
