@@ -355,8 +355,10 @@ def models_prepare(
     from qa.models.registry import embedder_folder, generator_folder
 
     settings = _settings(generator=generator)
-    name, embedder_path = embedder_folder(settings.embedder)
-    typer.echo(f"embedder {name}: {embedder_path}")
+    auto = settings.embedder == "auto"
+    for spec in ("minilm", "e5-multilingual") if auto else (settings.embedder,):
+        name, embedder_path = embedder_folder(spec)
+        typer.echo(f"embedder {name}: {embedder_path}")
     folder = generator_folder(settings.generator, settings.cache_dir)
     typer.echo(f"generator {settings.generator}: {folder}")
 

@@ -242,3 +242,11 @@ def test_chinese_and_english_questions_over_the_mixed_corpus(corpus_index: Path)
     )
     assert english[0].chunk.document_id == "tenancy/residential-tenancies-act.md"
     assert "24 hours" in english[0].chunk.text
+
+
+def test_models_prepare_lists_every_model() -> None:
+    done = run_qa("models", "prepare", "--generator", "tiny")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("embedder minilm: ") and lines[1].startswith("embedder e5-multi")
+    assert lines[2].startswith("generator tiny: ") and lines[2].endswith("-f16")
