@@ -45,7 +45,15 @@ class Retriever:
             vector = self.runtime.query_embedder(collection).embed_queries([query])[0]
         reranker = self.runtime.reranker()
         depth = max(request.k, settings.rerank_depth) if reranker else request.k
-        hits = collection.search(query, vector, depth, request.filters, mode=request.mode)
+        hits = collection.search(
+            query,
+            vector,
+            depth,
+            request.filters,
+            mode=request.mode,
+            fusion=settings.fusion,
+            alpha=settings.blend_alpha,
+        )
         return rerank(reranker, query, hits)[: request.k] if reranker else hits
 
 

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         default="float32",
         description="Compute type of the generator; float32 measured fastest on CPUs here.",
     )
+    fusion: Literal["blend", "rrf"] = Field(
+        default="blend",
+        description="How dense and BM25 candidates combine: a blend of min-max-normalised "
+        "scores, or reciprocal-rank fusion (see docs/EVALUATION.md for the measurement).",
+    )
+    blend_alpha: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="Weight of the dense score in the blend."
+    )
     reranker: Path | None = Field(
         default=None,
         description="A local cross-encoder folder; when set, the top `rerank_depth` fused "

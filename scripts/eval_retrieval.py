@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--embedders", nargs="+", default=["minilm", "e5-multilingual"])
     parser.add_argument("--limit", type=int, help="first N queries of each set")
     parser.add_argument("--modes", nargs="+", help="sparse, dense, hybrid [default: all]")
-    parser.add_argument("--fusion", choices=["rrf", "blend"], default="rrf")
+    parser.add_argument("--fusion", choices=["rrf", "blend"], help="[default: the setting]")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "eval_retrieval.json")
     args = parser.parse_args()
 

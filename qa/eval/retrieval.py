@@ -49,8 +49,9 @@ def evaluate(
     modes: tuple[SearchMode, ...] = MODES,
     limit: int | None = None,
     progress: bool = True,
-    fusion: Fusion = "rrf",
+    fusion: Fusion | None = None,
 ) -> list[RetrievalResult]:
+    fusion = fusion or settings.fusion
     queries = [q for q in dataset.queries if q.relevant][:limit]
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
         runtime = Runtime(settings.model_copy(update={"index_dir": Path(tmp)}))
@@ -65,7 +66,14 @@ def evaluate(
             started = time.perf_counter()
             for query in tqdm(queries, desc=f"{dataset.name} {mode}", disable=not progress):
                 vector = model.embed_queries([query.text])[0] if mode != "sparse" else None
-                hits = collection.search(query.text, vector, CHUNK_DEPTH, mode=mode, fusion=fusion)
+                hits = collection.search(
+                    query.text,
+                    vector,
+                    CHUNK_DEPTH,
+                    mode=mode,
+                    fusion=fusion,
+                    alpha=settings.blend_alpha,
+                )
                 ranked = dedupe_ranking([h.chunk.document_id for h in hits])
                 rankings.append((ranked, query.relevant))
             elapsed = time.perf_counter() - started
@@ -74,7 +82,7 @@ def evaluate(
                 RetrievalResult(
                     dataset=dataset.name,
                     embedder=embedder,
-                    mode=mode if mode != "hybrid" or fusion == "rrf" else f"{mode}-{fusion}",
+                    mode=mode if mode != "hybrid" else f"{mode}-{fusion}",
                     queries=summary.count,
                     recall=summary.recall,
                     mrr10=summary.mrr10,

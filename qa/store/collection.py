@@ -152,7 +152,8 @@ class Collection:
         filters: Mapping[str, FilterValue] | None = None,
         *,
         mode: SearchMode = "hybrid",
-        fusion: Fusion = "rrf",
+        fusion: Fusion = "blend",
+        alpha: float = 0.6,
         candidates: int = 50,
     ) -> list[SearchHit]:
         """Dense and BM25 candidates, fused by rank, filtered before the cut to k,
@@ -165,7 +166,10 @@ class Collection:
         if mode != "sparse" and vector is not None:
             dense = self.dense.search(vector, depth, allowed)
         sparse = self.sparse.search(query, depth, allowed) if mode != "dense" else []
-        fused = fuse(dense, sparse, depth) if fusion == "rrf" else blend(dense, sparse, depth)
+        if fusion == "rrf":
+            fused = fuse(dense, sparse, depth)
+        else:
+            fused = blend(dense, sparse, depth, alpha)
         chunks = self.docstore.chunks_by_row_ids(row for row, _, _ in fused)
         hits = [
             SearchHit(chunks[row], score, **views)  # type: ignore[arg-type]
