@@ -250,3 +250,16 @@ def test_models_prepare_lists_every_model() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith("embedder minilm: ") and lines[1].startswith("embedder e5-multi")
     assert lines[2].startswith("generator tiny: ") and lines[2].endswith("-f16")
+
+
+def test_chinese_question_over_a_chinese_collection(tmp_path: Path) -> None:
+    done = run_qa("ingest", str(CORPUS / "library"), "--collection", "zh",
+                  "--index-dir", str(tmp_path), "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert CollectionStore(tmp_path).manifest("zh").embedder["name"] == "e5-multilingual"
+    done = run_qa("search", "逾期未还的图书怎么收费？", "--collection", "zh",
+                  "--index-dir", str(tmp_path), "-k", "3", "--json", "--explain")  # fmt: skip
+    results = json.loads(done.stdout)
+    assert "0.1元" in results[0]["text"], results[0]["text"]
+    assert results[0]["explain"]["dense_rank"] is not None
+    assert results[0]["explain"]["sparse_score"] > 0
