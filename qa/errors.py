@@ -18,19 +18,9 @@ class InvalidInputError(QAError):
     title = "Invalid input"
 
 
-class PayloadTooLargeError(QAError):
-    status = 413
-    title = "Payload too large"
-
-
 class CollectionNotFoundError(QAError):
     status = 404
     title = "Collection not found"
-
-
-class DocumentNotFoundError(QAError):
-    status = 404
-    title = "Document not found"
 
 
 class IndexMismatchError(QAError):
@@ -57,8 +47,3 @@ class LoaderError(QAError):
 
     status = 422
     title = "Unreadable document"
-
-
-class OverloadedError(QAError):
-    status = 503
-    title = "Overloaded"

@@ -8,7 +8,6 @@ from typing import Literal
 Language = Literal["en", "zh"]
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 
 
 def detect(text: str) -> Language:
@@ -22,7 +21,3 @@ def detect(text: str) -> Language:
 
 def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
-
-
-def has_latin(text: str) -> bool:
-    return bool(_LATIN.search(text))

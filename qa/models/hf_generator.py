@@ -92,6 +92,3 @@ class TransformersGenerator:
             worker.join()
         if errors:
             raise errors[0]
-
-    def generate(self, messages: Sequence[ChatMessage], *, max_new_tokens: int) -> str:
-        return "".join(self.stream(messages, max_new_tokens=max_new_tokens))

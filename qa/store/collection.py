@@ -85,13 +85,29 @@ def fuse(
     dense: list[tuple[int, float]], sparse: list[tuple[int, float]], k: int, rrf_k: int = 60
 ) -> list[tuple[int, float, dict[str, float | int]]]:
     """Reciprocal-rank fusion: robust to the two retrievers' incomparable score scales."""
-    fused: dict[int, float] = {}
+    views = _views(dense, sparse)
+    fused = {row: 0.0 for row in views}
+    for ranked in (dense, sparse):
+        for rank, (row, _) in enumerate(ranked, start=1):
+            fused[row] += 1.0 / (rrf_k + rank)
+    return _top(fused, views, k)
+
+
+def _views(
+    dense: list[tuple[int, float]], sparse: list[tuple[int, float]]
+) -> dict[int, dict[str, float | int]]:
+    """Each candidate's rank and score in each list, kept for --explain."""
     views: dict[int, dict[str, float | int]] = {}
     for name, ranked in (("dense", dense), ("sparse", sparse)):
         for rank, (row, score) in enumerate(ranked, start=1):
-            fused[row] = fused.get(row, 0.0) + 1.0 / (rrf_k + rank)
             views.setdefault(row, {})[f"{name}_rank"] = rank
             views[row][f"{name}_score"] = score
+    return views
+
+
+def _top(
+    fused: dict[int, float], views: dict[int, dict[str, float | int]], k: int
+) -> list[tuple[int, float, dict[str, float | int]]]:
     order = sorted(fused, key=lambda row: -fused[row])[:k]
     return [(row, fused[row], views[row]) for row in order]
 
@@ -109,14 +125,9 @@ def blend(
         return {row: (s - low) / span for row, s in ranked}
 
     d, s = normalised(dense), normalised(sparse)
-    views: dict[int, dict[str, float | int]] = {}
-    for name, ranked in (("dense", dense), ("sparse", sparse)):
-        for rank, (row, score) in enumerate(ranked, start=1):
-            views.setdefault(row, {})[f"{name}_rank"] = rank
-            views[row][f"{name}_score"] = score
+    views = _views(dense, sparse)
     fused = {row: alpha * d.get(row, 0.0) + (1 - alpha) * s.get(row, 0.0) for row in views}
-    order = sorted(fused, key=lambda row: -fused[row])[:k]
-    return [(row, fused[row], views[row]) for row in order]
+    return _top(fused, views, k)
 
 
 class Collection:
@@ -271,13 +282,6 @@ class CollectionStore:
             finally:
                 if work.exists():
                     shutil.rmtree(work, ignore_errors=True)
-
-    def delete(self, name: str) -> None:
-        root = self.path(name)
-        if not self.exists(name):
-            raise CollectionNotFoundError(f"collection {name!r} does not exist")
-        (root / CURRENT).unlink()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _generations(root: Path) -> list[int]:

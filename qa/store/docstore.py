@@ -61,15 +61,6 @@ class StoredChunk:
         return f"{self.document_id}#{self.ordinal}"
 
 
-@dataclass(frozen=True)
-class DocumentInfo:
-    id: str
-    title: str
-    content_hash: str
-    chunks: int
-    ingested_at: str
-
-
 class DocStore:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
@@ -148,13 +139,6 @@ class DocStore:
                 sections=[Span(*s) for s in json.loads(row[5])],
                 source=row[6],
             )
-
-    def document_infos(self) -> list[DocumentInfo]:
-        rows = self._db.execute(
-            "SELECT d.id, d.title, d.content_hash, COUNT(c.id), d.ingested_at FROM documents d "
-            "LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.id"
-        )
-        return [DocumentInfo(*row) for row in rows]
 
     def chunks_by_row_ids(self, row_ids: Iterable[int]) -> dict[int, StoredChunk]:
         ids = list(row_ids)
