@@ -14,8 +14,8 @@ from qa.answer.language import Language, detect
 from qa.answer.prompts import REFUSALS, Passage, build_messages, select_passages
 from qa.retrieval import Retriever, SearchRequest, validate_query
 from qa.runtime import Runtime
-from qa.store.collection import SearchHit
 from qa.store.docstore import FilterValue
+from qa.store.fusion import SearchHit
 from qa.tokens import coverage, question_terms
 
 log = logging.getLogger(__name__)

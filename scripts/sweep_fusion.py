@@ -20,7 +20,7 @@ from qa.eval.datasets import load_dataset
 from qa.eval.metrics import dedupe_ranking, summarize
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import SearchHit, blend, deduplicate, fuse
+from qa.store.fusion import SearchHit, blend, deduplicate, fuse
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPTH = 50

@@ -15,8 +15,9 @@ from qa.models.reranker import CrossEncoderReranker
 from qa.retrieval import Retriever, SearchRequest, rerank
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import CollectionStore, SearchHit
+from qa.store.collection import CollectionStore
 from qa.store.docstore import StoredChunk
+from qa.store.fusion import SearchHit
 from tests.conftest import HashingEmbedder
 
 WORDS = "the bond rent is four weeks tablets every six hours library loans thirty days".split()

@@ -13,15 +13,9 @@ from qa.ingest.document import Document
 from qa.ingest.pipeline import Ingestor
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import (
-    CollectionStore,
-    SearchHit,
-    blend,
-    check_name,
-    deduplicate,
-    fuse,
-)
+from qa.store.collection import CollectionStore, check_name
 from qa.store.docstore import StoredChunk
+from qa.store.fusion import SearchHit, blend, deduplicate, fuse
 from qa.store.maintenance import rebuild, verify
 from tests.conftest import HashingEmbedder
 

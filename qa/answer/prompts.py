@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from qa.answer.language import Language
 from qa.ingest.chunking import sentence_spans
 from qa.models.protocols import ChatMessage
-from qa.store.collection import SearchHit
+from qa.store.fusion import SearchHit
 
 REFUSALS: dict[Language, str] = {
     "en": "The documents do not contain an answer to this question.",

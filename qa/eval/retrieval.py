@@ -19,7 +19,7 @@ from qa.eval.datasets import RetrievalDataset
 from qa.eval.metrics import dedupe_ranking, summarize
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import Fusion, SearchMode
+from qa.store.fusion import Fusion, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("sparse", "dense", "hybrid")
 CHUNK_DEPTH = 50

@@ -19,9 +19,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from qa.errors import CollectionNotFoundError, IndexCorruptError, InvalidInputError
 from qa.ingest.chunking import Chunk
@@ -29,10 +27,10 @@ from qa.ingest.document import Document
 from qa.models.packages import sha256_file
 from qa.models.protocols import EmbedderInfo, Vectors
 from qa.store.dense import DENSE_FILE, FaissIndex
-from qa.store.docstore import DocStore, FilterValue, StoredChunk
+from qa.store.docstore import DocStore, FilterValue
+from qa.store.fusion import Fusion, SearchHit, SearchMode, blend, deduplicate, fuse
 from qa.store.manifest import MANIFEST, Manifest
 from qa.store.sparse import SparseIndex
-from qa.tokens import lexical_tokens
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +38,6 @@ DOCSTORE_FILE = "docstore.sqlite"
 CURRENT = "CURRENT"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _GENERATION = re.compile(r"^g(\d{6,})$")
-
-SearchMode = Literal["hybrid", "dense", "sparse"]
-Fusion = Literal["rrf", "blend"]
 
 
 def check_name(name: str) -> str:
@@ -66,68 +61,6 @@ def _fsync_dir(path: Path) -> None:
 def _fsync_file(path: Path) -> None:
     with path.open("rb+") as fh:
         os.fsync(fh.fileno())
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """A passage with its fused score and, for explanation, each retriever's view of it."""
-
-    chunk: StoredChunk
-    score: float
-    dense_score: float | None = None
-    dense_rank: int | None = None
-    sparse_score: float | None = None
-    sparse_rank: int | None = None
-    rerank_score: float | None = None
-
-
-def fuse(
-    dense: list[tuple[int, float]], sparse: list[tuple[int, float]], k: int, rrf_k: int = 60
-) -> list[tuple[int, float, dict[str, float | int]]]:
-    """Reciprocal-rank fusion: robust to the two retrievers' incomparable score scales."""
-    views = _views(dense, sparse)
-    fused = {row: 0.0 for row in views}
-    for ranked in (dense, sparse):
-        for rank, (row, _) in enumerate(ranked, start=1):
-            fused[row] += 1.0 / (rrf_k + rank)
-    return _top(fused, views, k)
-
-
-def _views(
-    dense: list[tuple[int, float]], sparse: list[tuple[int, float]]
-) -> dict[int, dict[str, float | int]]:
-    """Each candidate's rank and score in each list, kept for --explain."""
-    views: dict[int, dict[str, float | int]] = {}
-    for name, ranked in (("dense", dense), ("sparse", sparse)):
-        for rank, (row, score) in enumerate(ranked, start=1):
-            views.setdefault(row, {})[f"{name}_rank"] = rank
-            views[row][f"{name}_score"] = score
-    return views
-
-
-def _top(
-    fused: dict[int, float], views: dict[int, dict[str, float | int]], k: int
-) -> list[tuple[int, float, dict[str, float | int]]]:
-    order = sorted(fused, key=lambda row: -fused[row])[:k]
-    return [(row, fused[row], views[row]) for row in order]
-
-
-def blend(
-    dense: list[tuple[int, float]], sparse: list[tuple[int, float]], k: int, alpha: float = 0.5
-) -> list[tuple[int, float, dict[str, float | int]]]:
-    """Convex blend of min-max-normalised scores; a candidate missing from one list gets 0."""
-
-    def normalised(ranked: list[tuple[int, float]]) -> dict[int, float]:
-        if not ranked:
-            return {}
-        scores = [s for _, s in ranked]
-        low, span = min(scores), (max(scores) - min(scores)) or 1.0
-        return {row: (s - low) / span for row, s in ranked}
-
-    d, s = normalised(dense), normalised(sparse)
-    views = _views(dense, sparse)
-    fused = {row: alpha * d.get(row, 0.0) + (1 - alpha) * s.get(row, 0.0) for row in views}
-    return _top(fused, views, k)
 
 
 class Collection:
@@ -188,34 +121,6 @@ class Collection:
             if row in chunks
         ]
         return deduplicate(hits, k)
-
-
-def _redundant(a: StoredChunk, b: StoredChunk, tokens: dict[int, set[str]]) -> bool:
-    if a.document_id == b.document_id and a.page == b.page:
-        overlap = min(a.end, b.end) - max(a.start, b.start)
-        if overlap > 0.5 * min(a.end - a.start, b.end - b.start):
-            return True
-    ta, tb = _token_set(a, tokens), _token_set(b, tokens)
-    return bool(ta) and len(ta & tb) / len(ta | tb) >= 0.9
-
-
-def _token_set(chunk: StoredChunk, cache: dict[int, set[str]]) -> set[str]:
-    found = cache.get(chunk.row_id)
-    if found is None:
-        found = cache[chunk.row_id] = set(lexical_tokens(chunk.text))
-    return found
-
-
-def deduplicate(hits: list[SearchHit], k: int) -> list[SearchHit]:
-    """Keep the best-ranked of passages that mostly overlap (same document) or repeat text."""
-    kept: list[SearchHit] = []
-    tokens: dict[int, set[str]] = {}
-    for hit in hits:
-        if not any(_redundant(hit.chunk, other.chunk, tokens) for other in kept):
-            kept.append(hit)
-            if len(kept) == k:
-                break
-    return kept
 
 
 class CollectionStore:
