@@ -272,7 +272,7 @@ def index_stats(collection: Collection = "default", index_dir: IndexDir = None) 
 
 @index_app.command("verify")
 def index_verify(collection: Collection = "default", index_dir: IndexDir = None) -> None:
-    """Check that manifest, docstore and dense index agree; exit 1 with what is wrong."""
+    """Check that manifest, docstore, dense and sparse indexes agree; exit 1 with what is wrong."""
     from qa.store.maintenance import verify
 
     problems = verify(_settings(index_dir), collection)
@@ -290,15 +290,26 @@ def index_rebuild(
     embedder: Annotated[
         str | None, typer.Option(help="Re-embed with this embedder instead of the recorded one.")
     ] = None,
+    dense: Annotated[
+        str | None,
+        typer.Option(
+            help="Dense index type: auto (by size), flat (exact) or hnsw "
+            "[default: $QA_DENSE_INDEX or auto]."
+        ),
+    ] = None,
 ) -> None:
     """Re-chunk and re-embed from the stored documents; the old generation serves until the swap."""
-    from qa.store.maintenance import rebuild
+    from qa.store.maintenance import rebuild, stats
 
-    settings = _settings(index_dir)
+    if dense not in (None, "auto", "flat", "hnsw"):
+        raise InvalidInputError(f"--dense {dense!r}: use auto, flat or hnsw")
+    settings = _settings(index_dir, dense_index=dense)
     report = rebuild(_runtime(settings), collection, embedder)
+    after = stats(settings, collection)
     typer.echo(
         f"{collection}: rebuilt {len(report.added)} documents, {report.chunks} chunks "
-        f"in {report.seconds:.1f} s"
+        f"in {report.seconds:.1f} s; generation {after['generation']}, "
+        f"{after['dense']['kind']} dense index"
     )
 
 

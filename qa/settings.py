@@ -90,7 +90,37 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_file_bytes: int = Field(default=50_000_000, ge=1)
     generation_concurrency: int = Field(default=1, ge=1)
-    keep_generations: int = Field(default=3, ge=1)
+    keep_generations: int = Field(
+        default=3,
+        ge=1,
+        description="Published generations kept per collection (the live one included); "
+        "older ones are removed after each publish.",
+    )
+    dense_index: Literal["auto", "flat", "hnsw"] = Field(
+        default="auto",
+        description="Dense index type: exact inner product ('flat'), approximate HNSW, or "
+        "'auto' (flat up to `hnsw_threshold` vectors, HNSW above). Applied at each publish.",
+    )
+    hnsw_threshold: int = Field(
+        default=100_000,
+        ge=1,
+        description="With dense_index='auto', collections above this many chunks get HNSW; "
+        "one that shrinks below half of it goes back to exact search.",
+    )
+    hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW links per node.")
+    hnsw_ef_construction: int = Field(
+        default=64, ge=8, le=1024, description="HNSW candidate list while building."
+    )
+    hnsw_ef_search: int = Field(
+        default=64, ge=1, le=4096, description="HNSW candidate list per query (recall vs speed)."
+    )
+    hnsw_max_deleted: float = Field(
+        default=0.2,
+        gt=0.0,
+        le=1.0,
+        description="FAISS cannot take vectors out of an HNSW graph: deleted ones stay as "
+        "hidden tombstones until they exceed this fraction, then the graph is rebuilt.",
+    )
 
     @classmethod
     def settings_customise_sources(

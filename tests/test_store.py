@@ -10,10 +10,11 @@ import pytest
 from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.document import Document
-from qa.ingest.pipeline import Ingestor
+from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CollectionStore, check_name
+from qa.store.dense import DensePolicy, FaissIndex
 from qa.store.docstore import StoredChunk
 from qa.store.fusion import SearchHit, blend, deduplicate, fuse
 from qa.store.maintenance import rebuild, verify
@@ -272,3 +273,127 @@ def test_score_blend_by_hand() -> None:
     fused = {row: score for row, score, _ in blend(dense, sparse, k=4, alpha=0.5)}
     assert fused == pytest.approx({1: 0.5, 2: 0.25, 3: 0.5, 4: 0.0})
     assert [row for row, _, _ in blend(dense, sparse, k=2, alpha=0.8)] == [1, 2]
+
+
+def _store(tmp_path: Path, **settings: object) -> CollectionStore:
+    index_dir = tmp_path / "idx"
+    return CollectionStore(index_dir, Settings(index_dir=index_dir, **settings))  # type: ignore[arg-type]
+
+
+def _documents(n: int) -> list[Document]:
+    return [
+        Document(id=f"d{i:03d}", title=f"Note {i}", text=f"Record {i} mentions token{i} and ink.")
+        for i in range(n)
+    ]
+
+
+def _ids(hits: list[SearchHit]) -> set[str]:
+    return {h.chunk.document_id for h in hits}
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_deleted_document_is_gone_from_dense_and_sparse_results(tmp_path: Path, kind: str) -> None:
+    store = _store(tmp_path, dense_index=kind)
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    query = "maximum bond four weeks of rent"
+    vector = HashingEmbedder().embed_queries([query])[0]
+    before = store.open("c")
+    assert before.dense.kind == kind
+    assert "bond" in _ids(before.search(query, vector, 3, mode="dense"))
+    assert "bond" in _ids(before.search(query, vector, 3, mode="sparse"))
+    report = ingestor(store).run(
+        [write_jsonl(tmp_path / "d.jsonl", RECORDS[1:])], "c", sync=True, progress=False
+    )
+    assert report.removed == ["bond"]
+    after = store.open("c")
+    assert _ids(after.search(query, vector, 3, mode="dense")) == {"dose", "loan"}
+    assert "bond" not in _ids(after.search(query, vector, 3, mode="sparse"))
+    assert "bond" not in _ids(after.search(query, vector, 3, {"document": ["bond", "dose"]}))
+    assert verify(Settings(index_dir=store.index_dir), "c") == []
+
+
+def test_hnsw_deletes_are_tombstones_until_the_graph_is_rebuilt(tmp_path: Path) -> None:
+    store = _store(tmp_path, dense_index="hnsw", hnsw_max_deleted=0.25)
+    docs = _documents(20)
+    ingestor(store).run_documents(docs, "c", IngestReport("c"), progress=False)
+    manifest = store.manifest("c")
+    assert manifest.dense["kind"] == "hnsw" and manifest.dense["deleted"] == 0
+    ingestor(store).run_documents(docs[3:], "c", IngestReport("c"), sync=True, progress=False)
+    manifest = store.manifest("c")
+    assert manifest.dense == {
+        "kind": "hnsw", "vectors": 17, "m": 32, "ef_construction": 64, "deleted": 3
+    }  # fmt: skip
+    collection = store.open("c")
+    assert collection.dense.ids().tolist() == collection.docstore.chunk_row_ids()
+    vector = HashingEmbedder().embed_queries(["Record 1 mentions token1"])[0]
+    assert "d001" not in _ids(collection.search("token1", vector, 20, mode="dense"))
+    assert len(collection.search("ink", vector, 20, mode="dense")) == 17
+    assert verify(Settings(index_dir=store.index_dir), "c") == []
+    # 3 + 3 deleted of 20 vectors passes 25%: the graph is rebuilt from the live ones.
+    ingestor(store).run_documents(docs[6:], "c", IngestReport("c"), sync=True, progress=False)
+    manifest = store.manifest("c")
+    assert manifest.dense["deleted"] == 0 and manifest.dense["vectors"] == 14
+    assert store.open("c").dense.size == 14
+
+
+def test_auto_index_type_follows_collection_size(tmp_path: Path) -> None:
+    store = _store(tmp_path, dense_index="auto", hnsw_threshold=10)
+    docs = _documents(14)
+    ingestor(store).run_documents(docs[:10], "c", IngestReport("c"), progress=False)
+    assert store.manifest("c").dense["kind"] == "flat", "at the threshold, exact search"
+    ingestor(store).run_documents(docs, "c", IngestReport("c"), progress=False)
+    assert store.manifest("c").dense["kind"] == "hnsw", "above it, HNSW"
+    ingestor(store).run_documents(docs[:6], "c", IngestReport("c"), sync=True, progress=False)
+    assert store.manifest("c").dense["kind"] == "hnsw", "stays HNSW above half the threshold"
+    ingestor(store).run_documents(docs[:5], "c", IngestReport("c"), sync=True, progress=False)
+    assert store.manifest("c").dense == {"kind": "flat", "vectors": 5}
+    assert verify(Settings(index_dir=store.index_dir), "c") == []
+
+
+def test_filtered_hnsw_search_matches_exact_search(tmp_path: Path) -> None:
+    store = _store(tmp_path, dense_index="hnsw", hnsw_threshold=5)
+    ingestor(store).run_documents(_documents(12), "c", IngestReport("c"), progress=False)
+    collection = store.open("c")
+    vector = HashingEmbedder().embed_queries(["token7 ink"])[0]
+    rows = collection.docstore.row_ids_matching({"document": ["d002", "d007", "d009"]})
+    small = collection.dense.search(vector, 2, rows)
+    exact = FaissIndex.empty(64, DensePolicy.from_settings(Settings(dense_index="flat")))
+    ids, vectors = collection.dense.live()
+    exact.add(ids.tolist(), vectors)
+    expected = exact.search(vector, 2, rows)
+    assert [r for r, _ in small] == [r for r, _ in expected]
+    assert [s for _, s in small] == pytest.approx([s for _, s in expected])
+    # A subset above the threshold goes through the HNSW graph with a selector.
+    everything = collection.docstore.row_ids_matching({"title": [f"Note {i}" for i in range(12)]})
+    through_graph = collection.dense.search(vector, 3, everything)
+    assert through_graph[0][0] == expected[0][0], "token7's record first"
+    assert [s for _, s in through_graph] == pytest.approx([s for _, s in exact.search(vector, 3)])
+
+
+def test_readers_map_the_index_read_only(store: CollectionStore, tmp_path: Path) -> None:
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    dense = store.open("c").dense
+    with pytest.raises(RuntimeError, match="read-only"):
+        dense.remove([1])
+    assert dense.size == 3
+
+
+def test_old_generations_are_collected_keeping_n(tmp_path: Path) -> None:
+    store = _store(tmp_path, keep_generations=2)
+    docs = _documents(4)
+    for n in range(1, 5):
+        ingestor(store).run_documents(docs[:n], "c", IngestReport("c"), progress=False)
+    root = store.path("c")
+    assert sorted(p.name for p in root.iterdir()) == [".lock", "CURRENT", "g000003", "g000004"]
+    assert store.current_folder("c").name == "g000004"
+
+
+def test_rebuild_can_switch_the_dense_index_type(store: CollectionStore, tmp_path: Path) -> None:
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    assert store.manifest("c").dense["kind"] == "flat"
+    settings = Settings(index_dir=store.index_dir, dense_index="hnsw")
+    runtime = Runtime(settings)
+    runtime.add_embedder(HashingEmbedder())
+    rebuild(runtime, "c", progress=False)
+    assert store.manifest("c").dense["kind"] == "hnsw"
+    assert verify(settings, "c") == []

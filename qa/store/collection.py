@@ -5,7 +5,10 @@ Layout of `INDEX_DIR/NAME/`: `CURRENT` names the live generation folder
 live generation into a hidden temp folder, changes it, fsyncs it, renames it
 into place and only then swaps `CURRENT` with os.replace. A reader holds a
 generation it opened until it asks for a fresher one, so it never sees half of
-a change; a crash at any moment leaves the last published generation intact.
+a change; a crash at any moment leaves the last published generation intact,
+and the next writer removes what the crashed one left. Old generations are
+renamed out of the way before they are deleted, so a `gNNNNNN` folder is always
+whole.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from qa.ingest.chunking import Chunk
 from qa.ingest.document import Document
 from qa.models.packages import sha256_file
 from qa.models.protocols import EmbedderInfo, Vectors
-from qa.store.dense import DENSE_FILE, FaissIndex
+from qa.settings import Settings
+from qa.store.dense import DENSE_FILE, DensePolicy, FaissIndex
 from qa.store.docstore import DocStore, FilterValue
 from qa.store.fusion import Fusion, SearchHit, SearchMode, blend, deduplicate, fuse
 from qa.store.manifest import MANIFEST, Manifest
@@ -66,13 +70,13 @@ def _fsync_file(path: Path) -> None:
 class Collection:
     """One opened generation: read-only, safe to share between threads."""
 
-    def __init__(self, root: Path, folder: Path) -> None:
+    def __init__(self, root: Path, folder: Path, policy: DensePolicy) -> None:
         self.root = root
         self.folder = folder
         self.manifest = Manifest.read(folder)
         try:
             self.docstore = DocStore(folder / DOCSTORE_FILE, readonly=True)
-            self.dense = FaissIndex.load(folder)
+            self.dense = FaissIndex.load(folder, policy, mmap=True)
             self.sparse = SparseIndex.load(folder)
         except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
             raise IndexCorruptError(f"cannot open generation {folder}: {exc}") from exc
@@ -124,10 +128,16 @@ class Collection:
 
 
 class CollectionStore:
-    """All collections under one index dir."""
+    """All collections under one index dir.
 
-    def __init__(self, index_dir: Path) -> None:
+    Without settings, those of the environment apply (QA_* variables, qa.toml), so
+    every process touching the same index dir builds and searches it alike.
+    """
+
+    def __init__(self, index_dir: Path, settings: Settings | None = None) -> None:
         self.index_dir = index_dir
+        self.settings = settings or Settings(index_dir=index_dir)
+        self.policy = DensePolicy.from_settings(self.settings)
 
     def path(self, name: str) -> Path:
         return self.index_dir / check_name(name)
@@ -155,7 +165,17 @@ class CollectionStore:
         return folder
 
     def open(self, name: str) -> Collection:
-        return Collection(self.path(name), self.current_folder(name))
+        """The live generation. A writer may publish twice and collect the generation
+        just read from `CURRENT` before it is opened; then the newer one is opened."""
+        folder = self.current_folder(name)
+        while True:
+            try:
+                return Collection(self.path(name), folder, self.policy)
+            except IndexCorruptError:
+                newer = self.current_folder(name)
+                if newer == folder:
+                    raise
+                folder = newer
 
     def manifest(self, name: str) -> Manifest:
         return Manifest.read(self.current_folder(name))
@@ -174,14 +194,16 @@ class CollectionStore:
         with (root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             _remove_debris(root)
-            base = None if fresh or not self.exists(name) else self.current_folder(name)
+            live = self.current_folder(name) if self.exists(name) else None
             work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
             try:
-                writer = CollectionWriter(name, root, work, base, embedder, chunker)
+                writer = CollectionWriter(
+                    name, root, work, live, embedder, chunker, self.policy, fresh=fresh
+                )
                 yield writer
-                if writer.changed or base is None:
-                    writer.publish()
-                    _collect_garbage(root, keep=writer.keep)
+                if writer.changed or writer.base is None:
+                    final = writer.publish()
+                    _collect_garbage(root, final, keep=self.settings.keep_generations)
                 else:
                     writer.docstore.close()
             finally:
@@ -191,6 +213,12 @@ class CollectionStore:
 
 def _generations(root: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in root.iterdir() if (m := _GENERATION.match(p.name)))
+
+
+def generation_folders(root: Path) -> list[Path]:
+    """Generation folders on disk, oldest first (a crash before the swap can leave one
+    newer than the live generation, until the next writer removes it)."""
+    return [root / f"g{number:06d}" for number in _generations(root)]
 
 
 def _remove_debris(root: Path) -> None:
@@ -209,33 +237,45 @@ def _remove_debris(root: Path) -> None:
             shutil.rmtree(root / f"g{number:06d}", ignore_errors=True)
 
 
-def _collect_garbage(root: Path, keep: int) -> None:
+def _collect_garbage(root: Path, live: Path, keep: int) -> None:
+    """Keep the newest `keep` generations. Each older one is first renamed to debris
+    (atomic), so a crash mid-delete leaves a `.tmp-` folder, never half a generation."""
     for number in _generations(root)[:-keep]:
-        shutil.rmtree(root / f"g{number:06d}", ignore_errors=True)
+        folder = root / f"g{number:06d}"
+        if folder == live:
+            continue
+        doomed = root / f".tmp-gc-{folder.name}"
+        os.rename(folder, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 class CollectionWriter:
-    keep = 3
-
     def __init__(
         self,
         name: str,
         root: Path,
         work: Path,
-        base: Path | None,
+        live: Path | None,
         embedder: EmbedderInfo,
         chunker: dict[str, object],
+        policy: DensePolicy,
+        *,
+        fresh: bool = False,
     ) -> None:
+        """Starts from a copy of the live generation, or empty when fresh (a rebuild,
+        which reads the live generation's documents through `stored_documents`)."""
         self.name, self.root, self.work = name, root, work
+        self.live = live
+        self.base = None if fresh else live
         existing = _generations(root)
         self.generation = (existing[-1] if existing else 0) + 1
-        if base is not None:
-            previous = Manifest.read(base)
+        if self.base is not None:
+            previous = Manifest.read(self.base)
             previous.check_embedder(embedder)
-            shutil.copy2(base / DOCSTORE_FILE, work / DOCSTORE_FILE)
-            self.dense = FaissIndex.load(base)
+            shutil.copy2(self.base / DOCSTORE_FILE, work / DOCSTORE_FILE)
+            self.dense = FaissIndex.load(self.base, policy)
         else:
-            self.dense = FaissIndex.empty(embedder["dimension"])
+            self.dense = FaissIndex.empty(embedder["dimension"], policy)
         self.docstore = DocStore(work / DOCSTORE_FILE)
         self.embedder = embedder
         self.chunker = chunker
@@ -244,6 +284,17 @@ class CollectionWriter:
 
     def content_hashes(self) -> dict[str, str]:
         return self.docstore.content_hashes()
+
+    def stored_documents(self) -> list[Document]:
+        """The live generation's documents, read under the writer's lock, so that a
+        rebuild cannot drop a change published while it was starting."""
+        if self.live is None:
+            return []
+        source = DocStore(self.live / DOCSTORE_FILE, readonly=True)
+        try:
+            return list(source.documents())
+        finally:
+            source.close()
 
     def documents(self) -> Iterator[Document]:
         return self.docstore.documents()
@@ -268,9 +319,11 @@ class CollectionWriter:
         """What BM25 indexes per chunk: its title and section, then its text."""
         return self.docstore.lexical_rows()
 
-    def publish(self) -> None:
+    def publish(self) -> Path:
+        """Write, fsync and rename the generation into place, then swap `CURRENT`."""
         self.docstore.commit()
         documents, chunks = self.docstore.counts()
+        self.dense = self.dense.fitted()
         if chunks != self.dense.size:
             raise IndexCorruptError(
                 f"refusing to publish: {chunks} chunks in the docstore, {self.dense.size} vectors"
@@ -288,6 +341,7 @@ class CollectionWriter:
             documents=documents,
             chunks=chunks,
             files=files,
+            dense=self.dense.describe(),
         ).write(self.work)
         for f in (*files, MANIFEST):
             _fsync_file(self.work / f)
@@ -301,9 +355,11 @@ class CollectionWriter:
         os.replace(pointer, self.root / CURRENT)
         _fsync_dir(self.root)
         log.info(
-            "published %s generation %d: %d documents, %d chunks",
+            "published %s generation %d: %d documents, %d chunks, %s dense index",
             self.name,
             self.generation,
             documents,
             chunks,
+            self.dense.kind,
         )
+        return final

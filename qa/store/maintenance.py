@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from qa.errors import QAError
 from qa.models.packages import sha256_file
 from qa.settings import Settings
-from qa.store.collection import CollectionStore
+from qa.store.collection import CURRENT, CollectionStore, generation_folders
 from qa.store.docstore import DocStore
 from qa.store.manifest import Manifest
 
@@ -18,31 +18,41 @@ if TYPE_CHECKING:
 
 
 def stats(settings: Settings, name: str) -> dict[str, Any]:
-    store = CollectionStore(settings.index_dir)
+    store = CollectionStore(settings.index_dir, settings)
     folder = store.current_folder(name)
     manifest = Manifest.read(folder)
+    root = store.path(name)
     return {
         "collection": name,
         "generation": manifest.generation,
         "documents": manifest.documents,
         "chunks": manifest.chunks,
-        "bytes": sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
+        "bytes": sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()),
+        "dense": manifest.dense,
         "embedder": manifest.embedder,
         "chunker": manifest.chunker,
         "built_at": manifest.built_at,
         "path": str(folder),
+        "generations": [p.name for p in generation_folders(root)],
+        "debris": sorted(p.name for p in root.glob(".tmp-*")),
     }
 
 
 def verify(settings: Settings, name: str) -> list[str]:
-    """Everything that disagrees between the manifest, the docstore and the dense index."""
-    store = CollectionStore(settings.index_dir)
+    """Everything that disagrees between the manifest, the docstore, the dense and the
+    sparse index of the live generation."""
+    store = CollectionStore(settings.index_dir, settings)
     try:
         folder = store.current_folder(name)
         manifest = Manifest.read(folder)
     except QAError as exc:
         return [exc.detail]
     problems: list[str] = []
+    if manifest.generation != int(folder.name[1:]) or manifest.collection != name:
+        problems.append(
+            f"{CURRENT} names {folder.name} but its manifest is generation "
+            f"{manifest.generation} of {manifest.collection!r}"
+        )
     for file, expected in manifest.files.items():
         path = folder / file
         if not path.is_file():
@@ -63,6 +73,9 @@ def verify(settings: Settings, name: str) -> list[str]:
         problems.append(f"docstore has {chunks} chunks, manifest says {manifest.chunks}")
     if collection.dense.size != chunks:
         problems.append(f"dense index has {collection.dense.size} vectors for {chunks} chunks")
+    described = collection.dense.describe()
+    if {key: described.get(key) for key in manifest.dense} != manifest.dense:
+        problems.append(f"dense index is {described}, manifest says {manifest.dense}")
     if collection.dense.dimension != manifest.embedder["dimension"]:
         problems.append(
             f"dense index is {collection.dense.dimension}-d, embedder is "
@@ -77,29 +90,29 @@ def verify(settings: Settings, name: str) -> list[str]:
     return problems
 
 
-def rebuild(runtime: Runtime, name: str, embedder: str | None = None) -> IngestReport:
-    """A fresh generation from the stored documents, with the current chunker settings."""
+def rebuild(
+    runtime: Runtime, name: str, embedder: str | None = None, *, progress: bool = True
+) -> IngestReport:
+    """A fresh generation from the stored documents, with the current chunker and dense
+    index settings. Readers keep the live generation until the swap; writers queue
+    behind the rebuild, so no change is lost to it."""
     from qa.ingest.chunking import ChunkerConfig
     from qa.ingest.pipeline import Ingestor, IngestReport
 
     settings = runtime.settings
-    store = runtime.store
-    spec = embedder or store.manifest(name).embedder["name"]
+    store = CollectionStore(settings.index_dir, settings)
+    model = runtime.embedder(embedder or store.manifest(name).embedder["name"])
     ingestor = Ingestor(
         store,
-        runtime.embedder(spec),
+        model,
         ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens),
         max_file_bytes=settings.max_file_bytes,
     )
     started = time.perf_counter()
-    source = store.open(name)
     report = IngestReport(name)
-    try:
-        documents = list(source.docstore.documents())
-        model, chunker = ingestor.use(documents)
-        with store.writer(name, model.info, chunker.config.as_dict(), fresh=True) as writer:
-            ingestor.apply(writer, model, chunker, documents, report, progress=True)
-    finally:
-        source.close()
+    _, chunker = ingestor.use([])
+    with store.writer(name, model.info, chunker.config.as_dict(), fresh=True) as writer:
+        documents = writer.stored_documents()
+        ingestor.apply(writer, model, chunker, documents, report, progress=progress)
     report.seconds = time.perf_counter() - started
     return report

@@ -25,6 +25,9 @@ class Manifest:
     chunks: int = 0
     files: dict[str, str] = field(default_factory=dict)
     """sha256 of each data file of the generation, checked by `qa index verify`."""
+    dense: dict[str, Any] = field(default_factory=lambda: {"kind": "flat"})
+    """The dense index type and its build parameters; manifests older than HNSW
+    support have none, and their indexes are all flat."""
     built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     format: int = FORMAT
 
