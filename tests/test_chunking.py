@@ -294,3 +294,108 @@ def test_mixed_document_invariants() -> None:
         assert missing == []
         if overlap == 0:
             assert all(a.end <= b.start for a, b in itertools.pairwise(chunks))
+
+
+# --- structure: sections are chunk boundaries ---------------------------------------------
+
+_ACT = (
+    "Part 1 Preliminary\n"
+    "Section 1. Short title\n"
+    "This Act is the Bond Act.\n"
+    "Section 2. Application\n"
+    "(1) It applies to leases.\n"
+    "(2) It does not apply to hotels.\n"
+)
+
+
+def _act_sections(text: str) -> list[Span]:
+    def at(line: str) -> int:
+        return text.index(line)
+
+    marks = [
+        (at("Part 1"), 1, "Part 1 Preliminary"),
+        (at("Section 1."), 2, "Section 1. Short title"),
+        (at("Section 2."), 2, "Section 2. Application"),
+        (at("(1)"), 3, "(1)"),
+        (at("(2)"), 3, "(2)"),
+    ]
+    return heading_sections(marks, len(text))
+
+
+def test_chunk_does_not_straddle_two_sections_that_each_fit() -> None:
+    doc = Document(id="act", text=_ACT, sections=_act_sections(_ACT))
+    chunks = _chunker(100).run(doc)
+    _check_invariants(doc, chunks, 100)
+    # Everything would fit in one chunk; each section gets its own instead. The bare
+    # "Part 1" heading stays with its first section, and the clauses stay together.
+    assert [(c.text, c.section) for c in chunks] == [
+        (
+            "Part 1 Preliminary\nSection 1. Short title\nThis Act is the Bond Act.",
+            "Part 1 Preliminary > Section 1. Short title",
+        ),
+        (
+            "Section 2. Application\n(1) It applies to leases.\n(2) It does not apply to hotels.",
+            "Part 1 Preliminary > Section 2. Application",
+        ),
+    ]
+
+
+def test_long_section_is_cut_at_a_clause_and_chunks_name_their_clause() -> None:
+    doc = Document(id="act", text=_ACT, sections=_act_sections(_ACT))
+    chunks = _chunker(10).run(doc)
+    _check_invariants(doc, chunks, 10)
+    assert [(c.text, c.section) for c in chunks] == [
+        (
+            "Part 1 Preliminary\nSection 1. Short title",
+            "Part 1 Preliminary > Section 1. Short title",
+        ),
+        ("This Act is the Bond Act.", "Part 1 Preliminary > Section 1. Short title"),
+        (
+            "Section 2. Application\n(1) It applies to leases.",
+            "Part 1 Preliminary > Section 2. Application > (1)",
+        ),
+        ("(2) It does not apply to hotels.", "Part 1 Preliminary > Section 2. Application > (2)"),
+    ]
+
+
+def test_clause_start_is_preferred_over_filling_the_budget() -> None:
+    text = "Section 7. Fees\n(1) Aa bb cc dd ee.\n(2) Ff gg. Hh ii jj kk ll mm."
+    marks = [
+        (0, 1, "Section 7. Fees"),
+        (text.index("(1)"), 2, "(1)"),
+        (text.index("(2)"), 2, "(2)"),
+    ]
+    doc = Document(id="fees", text=text, sections=heading_sections(marks, len(text)))
+    chunks = _chunker(12).run(doc)
+    _check_invariants(doc, chunks, 12)
+    # "(2) Ff gg." would still fit after clause (1), but the chunk closes where (2) starts.
+    assert _texts(chunks) == [
+        "Section 7. Fees\n(1) Aa bb cc dd ee.",
+        "(2) Ff gg. Hh ii jj kk ll mm.",
+    ]
+
+
+def test_overlap_is_not_carried_into_the_next_section() -> None:
+    text = "S1 heading\nA1 a2 a3. B1 b2 b3. C1 c2 c3.\nS2 heading\nD1 d2 d3."
+    s2 = text.index("S2")
+    doc = Document(
+        id="o", text=text, sections=[Span(0, s2, "Section 1"), Span(s2, len(text), "Section 2")]
+    )
+    chunks = _chunker(8, 3).run(doc)
+    _check_invariants(doc, chunks, 8)
+    assert [(c.text, c.section) for c in chunks] == [
+        ("S1 heading\nA1 a2 a3. B1 b2 b3.", "Section 1"),
+        ("B1 b2 b3. C1 c2 c3.", "Section 1"),
+        ("S2 heading\nD1 d2 d3.", "Section 2"),
+    ]
+
+
+def test_heading_with_text_of_its_own_is_a_chunk_boundary_for_its_subsections() -> None:
+    text = "Part 2 Bonds\nThis Part is about bonds.\nSection 9. Receipts\nGive a receipt."
+    s9 = text.index("Section 9")
+    sections = heading_sections([(0, 1, "Part 2 Bonds"), (s9, 2, "Section 9. Receipts")], len(text))
+    chunks = _chunker(50).run(Document(id="p", text=text, sections=sections))
+    assert [(c.text, c.section) for c in chunks] == [
+        ("Part 2 Bonds\nThis Part is about bonds.", "Part 2 Bonds"),
+        ("Section 9. Receipts\nGive a receipt.", "Part 2 Bonds > Section 9. Receipts"),
+    ]

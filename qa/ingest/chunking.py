@@ -2,19 +2,25 @@
 
 Chunks are exact slices of the document text, so a chunk's offsets and any
 quote taken from it can be checked against the stored document. Page breaks
-are hard boundaries (a citation names one page); paragraphs are preferred
-boundaries; sentences (English and CJK punctuation) are the smallest unit
-except for a sentence longer than the whole budget, which is cut by tokens.
+are hard boundaries (a citation names one page), and so are section starts: a
+chunk holds one section (an article, a heading's text), never the end of one and
+the start of the next, so its section path says what it is. A heading with no
+text of its own stays with its first subsection, and clauses ("(2)", "第二款")
+stay together while their provision fits. Paragraphs and clause starts are
+preferred boundaries; sentences (English and CJK punctuation) are the smallest
+unit except for a sentence longer than the whole budget, which is cut by tokens.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from qa.ingest.document import Document, Span
+from qa.ingest.structure import is_clause
 
 # A sentence ends at . ! ? (then closing quotes or brackets, then a space) or at
 # CJK 。！？； (then optional closers; Chinese puts no space after them).
@@ -60,6 +66,70 @@ def _regions(doc: Document) -> list[tuple[int, int, int | None]]:
     if doc.pages:
         return [(p.start, p.end, int(p.label)) for p in doc.pages]
     return [(0, len(doc.text), None)]
+
+
+def _bare_heading(text: str, span: Span) -> bool:
+    """Whether a section holds only its heading line, before its first subsection."""
+    own = " ".join(text[span.start : span.end].split()).rstrip(" #")
+    return "\n" not in text[span.start : span.end].strip() and own.endswith(
+        span.label.rsplit(" > ", 1)[-1]
+    )
+
+
+def _section_starts(text: str, sections: list[Span]) -> tuple[list[int], list[int]]:
+    """Section starts where a chunk must begin, and those where it may preferably begin.
+
+    A clause, or the first subsection of a heading that has no text of its own, is
+    only a preferred start: the heading alone would be a chunk that says nothing.
+    """
+    hard: list[int] = []
+    soft: list[int] = []
+    previous: Span | None = None
+    for span in sections:
+        follows_bare_heading = (
+            previous is not None
+            and previous.end == span.start
+            and span.label.startswith(previous.label + " > ")
+            and _bare_heading(text, previous)
+        )
+        (soft if follows_bare_heading or is_clause(span.label) else hard).append(span.start)
+        previous = span
+    return hard, soft
+
+
+def _between(offsets: list[int], low: int, high: int) -> bool:
+    """Whether a sorted list holds an offset in (low, high]."""
+    i = bisect.bisect_right(offsets, low)
+    return i < len(offsets) and offsets[i] <= high
+
+
+def _section(
+    text: str, sections: list[Span], starts: list[int], start: int, end: int
+) -> str | None:
+    """The path of the section a chunk belongs to.
+
+    A bare heading the chunk only passes through on the way to its subsection does
+    not count; of the sections that do, the path they share.
+    """
+    spans: list[Span] = []
+    k = bisect.bisect_left(starts, end) - 1
+    while k >= 0 and sections[k].end > start:
+        spans.append(sections[k])
+        k -= 1
+    if not spans:
+        return None
+    labels = [span.label for span in spans]
+    leaves = [
+        span.label
+        for span in spans
+        if not (any(o.startswith(span.label + " > ") for o in labels) and _bare_heading(text, span))
+    ]
+    shared: list[str] = []
+    for parts in zip(*(leaf.split(" > ") for leaf in leaves), strict=False):
+        if len(set(parts)) > 1:
+            break
+        shared.append(parts[0])
+    return " > ".join(shared) if shared else spans[-1].label
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
@@ -111,10 +181,12 @@ class Chunker:
             pieces.append((piece_start, piece_end))
         return pieces
 
-    def _units(self, text: str, start: int, end: int) -> list[_Unit]:
+    def _units(self, text: str, start: int, end: int, soft: list[int]) -> list[_Unit]:
+        """Sentences of [start, end); those opening a paragraph or a clause are marked."""
         units: list[_Unit] = []
         cursor = start
         boundaries = [m.start() for m in _PARAGRAPH.finditer(text, start, end)] + [end]
+        previous = start - 1
         for boundary in boundaries:
             first = True
             for s, e in sentence_spans(text, cursor, boundary):
@@ -123,33 +195,37 @@ class Chunker:
                     [(s, e)] if tokens <= self.config.max_tokens else self._split_long(text, s, e)
                 )
                 for ps, pe in spans:
-                    units.append(_Unit(ps, pe, self._count(text[ps:pe]), first))
+                    opens = first or _between(soft, previous, ps)
+                    units.append(_Unit(ps, pe, self._count(text[ps:pe]), opens))
                     first = False
+                    previous = ps
             cursor = boundary
         return units
 
-    def _section(self, doc: Document, offset: int) -> str | None:
-        found: Span | None = None
-        for span in doc.sections:
-            if span.start <= offset < span.end:
-                found = span
-        return found.label if found else None
-
     def run(self, doc: Document) -> list[Chunk]:
         budget, overlap = self.config.max_tokens, self.config.overlap_tokens
+        sections = sorted((s for s in doc.sections if s.end > s.start), key=lambda s: s.start)
+        starts = [s.start for s in sections]
+        hard, soft = _section_starts(doc.text, sections)
         chunks: list[Chunk] = []
         for region_start, region_end, page in _regions(doc):
-            units = self._units(doc.text, region_start, region_end)
+            units = self._units(doc.text, region_start, region_end, soft)
+            cuts = [
+                k
+                for k in range(1, len(units))
+                if _between(hard, units[k - 1].start, units[k].start)
+            ] + [len(units)]
             i = 0
             while i < len(units):
+                limit = cuts[bisect.bisect_right(cuts, i)]
                 j, used = i, 0
-                while j < len(units) and used + units[j].tokens <= budget:
+                while j < limit and used + units[j].tokens <= budget:
                     used += units[j].tokens
                     j += 1
                 j = max(j, i + 1)
                 # Close early at a paragraph break rather than split the next paragraph,
                 # when that still leaves the chunk at least half full.
-                if j < len(units) and not units[j].paragraph_start:
+                if j < limit and not units[j].paragraph_start:
                     for k in range(j - 1, i, -1):
                         if (
                             units[k].paragraph_start
@@ -166,11 +242,15 @@ class Chunker:
                         end=end,
                         text=doc.text[start:end],
                         page=page,
-                        section=self._section(doc, start),
+                        section=_section(doc.text, sections, starts, start, end),
                     )
                 )
                 if j >= len(units):
                     break
+                if j == limit:
+                    # A new section: carrying the end of the last one would mix the two.
+                    i = j
+                    continue
                 # Carry trailing sentences into the next chunk, up to the overlap budget.
                 back, carried = j, 0
                 # The next chunk must still reach unit j, or it would add nothing new.

@@ -26,7 +26,8 @@ class Document:
     pages: list[Span] = field(default_factory=list)
     """Page spans (label = page number) for paged formats; empty otherwise."""
     sections: list[Span] = field(default_factory=list)
-    """Heading spans, label = heading path such as 'Part 2 > Section 12'."""
+    """Heading spans, label = heading path such as 'Part 2 > Section 12'; as
+    heading_sections makes them, in order and not overlapping."""
     source: str | None = None
 
     @property
@@ -38,6 +39,7 @@ class Document:
                 "title": self.title,
                 "metadata": self.metadata,
                 "pages": [(p.start, p.end, p.label) for p in self.pages],
+                "sections": [(s.start, s.end, s.label) for s in self.sections],
             },
             sort_keys=True,
             ensure_ascii=False,

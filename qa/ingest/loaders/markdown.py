@@ -1,4 +1,5 @@
-"""Markdown kept as written (quotes must match the stored text), headings as sections."""
+"""Markdown kept as written (quotes must match the stored text), headings as sections,
+with legal divisions in the body (clauses, unmarked articles) nested under them."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from qa.ingest.document import Document, heading_sections
+from qa.ingest.document import Document
 from qa.ingest.loaders.text import decode_text, first_line_title, require_text
+from qa.ingest.structure import sections
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -26,6 +28,6 @@ def load(path: Path, document_id: str) -> Iterator[Document]:
         id=document_id,
         text=text,
         title=title or first_line_title(text, path.stem),
-        sections=heading_sections(headings, len(text)),
+        sections=sections(text, headings),
         source=str(path),
     )

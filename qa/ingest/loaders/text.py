@@ -1,4 +1,5 @@
-"""Plain text, UTF-8 first, then GB18030 for Chinese files saved by older tools."""
+"""Plain text, UTF-8 first, then GB18030 for Chinese files saved by older tools; legal
+divisions (parts, sections, articles, 第X条) become sections."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from qa.errors import LoaderError
 from qa.ingest.document import Document
+from qa.ingest.structure import sections
 
 
 def decode_text(raw: bytes, document_id: str) -> str:
@@ -43,5 +45,9 @@ def first_line_title(text: str, fallback: str) -> str:
 def load(path: Path, document_id: str) -> Iterator[Document]:
     text = require_text(decode_text(path.read_bytes(), document_id), document_id)
     yield Document(
-        id=document_id, text=text, title=first_line_title(text, path.stem), source=str(path)
+        id=document_id,
+        text=text,
+        title=first_line_title(text, path.stem),
+        sections=sections(text),
+        source=str(path),
     )

@@ -1,0 +1,272 @@
+"""Legal divisions (parts, chapters, sections, articles, clauses) found in plain text.
+
+Statutes, regulations and contracts often arrive as plain text, PDF or DOCX with
+no heading markup, yet their divisions are what a citation should name
+("Part 3 > Section 12", "第二章 > 第十二条"). A division is taken only from a line
+that starts with its marker and reads like a heading or the start of a provision;
+a reference inside a sentence ("as provided in Section 12", "依照本法第十二条的规定")
+is not one, including when a line wrap happens to put it at the start of a line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.ingest.document import Span, heading_sections
+
+_PART, _CHAPTER, _DIVISION, _OUTER_ARTICLE, _ARTICLE, _CLAUSE = 1, 2, 3, 4, 5, 6
+# Legal levels sit below every explicit heading level (DOCX goes down to Heading 9), so
+# divisions found in the body nest under the heading whose section holds them.
+_BELOW_HEADINGS = 10
+
+_SPACE = " \t\u00a0\u3000"
+_EN_WORDS = {
+    "part": _PART,
+    "chapter": _CHAPTER,
+    "division": _DIVISION,
+    "section": _ARTICLE,
+    "sec.": _ARTICLE,
+    "§": _ARTICLE,
+    "article": _ARTICLE,
+    "art.": _ARTICLE,
+}
+_EN_WORD = "|".join(
+    re.escape(form)
+    for word in _EN_WORDS
+    if word != "§"
+    for form in (word.capitalize(), word.upper())
+)
+_EN_MARKER = re.compile(
+    rf"(?:(?P<word>{_EN_WORD})[ \t\u00a0]+|(?P<symbol>§)[ \t\u00a0]*)"
+    r"(?P<num>\d+[A-Z]{0,2}(?:\.\d+)*|[IVXLCDM]+)(?!\w)"
+    r"(?:\((?P<clause>\d+[a-z]?)\))?"
+)
+_EN_CLAUSE = re.compile(r"(?:(?P<num>\d+[A-Z]{0,2}))?\((?P<clause>\d+[a-z]?)\)(?=[ \t\u00a0]+\S)")
+_CN_NUM = r"[零〇一二三四五六七八九十百千万两]+|[0-9０-９]+"
+_CN_MARKER = re.compile(
+    rf"第(?P<num>{_CN_NUM})(?P<kind>[编章节条款])(?:第(?P<clause>{_CN_NUM})款)?"
+)
+_CN_DIGITS = {
+    ch: n for n, chars in enumerate(["零〇", "一", "二两", *"三四五六七八九"]) for ch in chars
+}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+_CN_KINDS = {"编": _PART, "章": _CHAPTER, "节": _DIVISION, "条": _ARTICLE, "款": _CLAUSE}
+# A character straight after "第十二条" that continues a reference, not a provision.
+_CN_REFERENCE = set("的之所中至和或及与规以项内外下上、，,")
+_CN_SEPARATORS = set("：:【〔［[（(．.")
+_EN_SEPARATORS = set(".:—–-")
+# Words that leave a sentence open at the end of a line: a marker on the next line is
+# then the end of that sentence ("... as provided in / Section 12 of the Act").
+_CONTINUATIONS = {
+    "a", "accordance", "an", "and", "at", "by", "except", "for", "from", "in", "including",
+    "of", "on", "or", "per", "pursuant", "see", "than", "that", "the", "this", "to", "under",
+    "with", "within",
+}  # fmt: skip
+_TERMINAL = set(".;:!?。；：！？」』”）)")
+# A table-of-contents entry: dot leaders or a wide gap, then a page number.
+_TOC_ENTRY = re.compile(r"(?:\.{3,}|…+|·{3,}|．{3,}|[ \t]{3,})[ \t]*\d+[ \t]*$")
+_TITLE_CHARS = 80
+# A title has none of these inside it, and none of the closing ones at its end.
+_SENTENCE_PUNCT = set(".;!?。；！？，")
+_CLOSING_PUNCT = set(",:：")
+_CN_CLAUSE_LABEL = re.compile(rf"第(?:{_CN_NUM})款")
+_EN_CLAUSE_LABEL = re.compile(r"\(\d+[a-z]?\)")
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """A division marker at the start of a line, before it is placed in the hierarchy."""
+
+    offset: int
+    line: int
+    level: int
+    label: str
+    word: str
+    number: str = ""
+    """The article number, for telling the clause "12(2)" of article 12 from a stray one."""
+    clause: str | None = None
+    """A clause opened on the same line: "Section 12(2) ..." or "第十二条第二款 ..."."""
+
+
+def _cn_number(numeral: str) -> str:
+    """A Chinese or full-width numeral as Arabic digits, so "第十三条" and "第13条" match."""
+    numeral = numeral.translate(_FULL_WIDTH)
+    if numeral.isdigit():
+        return str(int(numeral))
+    total = section = digit = 0
+    for ch in numeral:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        elif ch == "万":
+            total += (section + digit) * 10000
+            section = digit = 0
+        else:
+            section += (digit or 1) * _CN_UNITS[ch]
+            digit = 0
+    return str(total + section + digit)
+
+
+def is_clause(label: str) -> bool:
+    """Whether a section path ends at a clause: "(2)" or "第二款".
+
+    Clauses subdivide a provision that is usually read whole, so the chunker keeps
+    them together when the provision fits and only prefers their starts as cut points.
+    """
+    last = label.rsplit(" > ", 1)[-1]
+    return bool(_EN_CLAUSE_LABEL.fullmatch(last) or _CN_CLAUSE_LABEL.fullmatch(last))
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _title_label(marker: str, rest: str) -> str:
+    """The whole line when the rest of it is a short title, else the marker alone."""
+    body = rest.strip(_SPACE + "".join(_EN_SEPARATORS))
+    if len(body) > _TITLE_CHARS or body[-1:] in _CLOSING_PUNCT or _SENTENCE_PUNCT & set(body):
+        return _squash(marker)
+    return _squash(marker + rest)
+
+
+def _open_sentence(previous: str) -> bool:
+    """Whether the previous line stops mid-sentence, so this line continues it."""
+    words = previous.split()
+    if not words:
+        return False
+    return words[-1][-1] in ",-" or words[-1] in _CONTINUATIONS
+
+
+def _english(line: str, previous: str) -> tuple[int, str, str, str, str | None] | None:
+    m = _EN_MARKER.match(line)
+    if m is None:
+        return None
+    rest = line[m.end() :]
+    after = rest.lstrip(_SPACE)
+    clause = m.group("clause")
+    if clause is None and (c := _EN_CLAUSE.match(after)) and not c.group("num"):
+        clause = c.group("clause")
+    starts_provision = rest[:1] in _SPACE and (
+        after[:1].isupper() or after[:1] in "(\"“'" or after[:1] in _EN_SEPARATORS
+    )
+    if after and not (rest[0] in _EN_SEPARATORS or starts_provision or after[0].isdigit()):
+        return None
+    if _open_sentence(previous):
+        return None
+    word = (m.group("word") or m.group("symbol")).lower()
+    word = {"sec.": "section", "§": "section", "art.": "article"}.get(word, word)
+    marker = line[: m.end("num")]
+    label = _squash(marker) if clause else _title_label(marker, rest)
+    return _EN_WORDS[word], label, word, m.group("num"), f"({clause})" if clause else None
+
+
+def _chinese(
+    line: str, previous: str, after_heading: bool
+) -> tuple[int, str, str, str, str | None] | None:
+    m = _CN_MARKER.match(line)
+    if m is None:
+        return None
+    rest = line[m.end() :]
+    if rest and rest[0] not in _SPACE and rest[0] not in _CN_SEPARATORS:
+        if rest[0] in _CN_REFERENCE or not "\u3400" <= rest[0] <= "\u9fff":
+            return None
+        # No separator after the marker: trust it only where a provision may begin.
+        ended = not previous.strip(_SPACE) or previous.rstrip(_SPACE)[-1] in _TERMINAL
+        if not (ended or after_heading):
+            return None
+    kind, clause = m.group("kind"), m.group("clause")
+    if kind == "款":
+        return _CLAUSE, _squash(line[: m.end()]), kind, "", None
+    marker = line[: m.end("kind")]
+    label = _squash(marker) if clause else _title_label(marker, rest)
+    number = _cn_number(m.group("num"))
+    return _CN_KINDS[kind], label, kind, number, f"第{clause}款" if clause else None
+
+
+def _clause(line: str, previous: str) -> tuple[int, str, str, str, str | None] | None:
+    """A line opening a numbered clause: "(2) A landlord ..." or "12(2) A landlord ..."."""
+    m = _EN_CLAUSE.match(line)
+    if m is None or _open_sentence(previous):
+        return None
+    if line[m.end() :].lstrip(_SPACE)[:1].islower():
+        return None
+    return _CLAUSE, f"({m.group('clause')})", "clause", m.group("num") or "", None
+
+
+def _markers(text: str, explicit: set[int]) -> list[_Marker]:
+    """Every line that opens a division, in order, before placing them in the hierarchy."""
+    found: list[_Marker] = []
+    heading_lines = set(explicit)
+    previous, previous_start = "", -1
+    offset = 0
+    for line in text.split("\n"):
+        body = line.lstrip(_SPACE)
+        start = offset + len(line) - len(body)
+        if body and not _TOC_ENTRY.search(body):
+            match = (
+                _english(body, previous)
+                or _chinese(body, previous, previous_start in heading_lines)
+                or _clause(body, previous)
+            )
+            if match is not None:
+                level, label, word, number, clause = match
+                found.append(_Marker(start, offset, level, label, word, number, clause))
+                heading_lines.add(offset)
+        previous, previous_start = line, offset
+        offset += len(line) + 1
+    return found
+
+
+def _article_levels(markers: list[_Marker]) -> dict[str, int]:
+    """Sections inside articles (or articles inside sections): whichever comes first is outer."""
+    words = [m.word for m in markers if m.level == _ARTICLE and m.word in {"section", "article"}]
+    if "section" in words and "article" in words:
+        return {words[0]: _OUTER_ARTICLE}
+    return {}
+
+
+def sections(text: str, headings: Sequence[tuple[int, int, str]] = ()) -> list[Span]:
+    """Section spans from explicit (offset, level, heading) triples and the legal divisions
+    in the text, the divisions nested under the heading whose section holds them."""
+    explicit = sorted(headings)
+    markers = _markers(text, {offset for offset, _, _ in explicit})
+    outer = _article_levels(markers)
+    # The open divisions below the current explicit heading: level -> (word, number).
+    open_: dict[int, tuple[str, str]] = {}
+    article: str | None = None  # number of the open article, which clauses belong to
+    events = [(offset, 0, level, heading) for offset, level, heading in explicit]
+    events += [(m.offset, 1, i, "") for i, m in enumerate(markers)]
+    merged: list[tuple[int, int, str]] = []
+    explicit_lines: set[int] = set()
+    for offset, kind, index, heading in sorted(events):
+        if kind == 0:
+            merged.append((offset, index, heading))
+            explicit_lines.add(offset)
+            open_.clear()
+            inner = _english(heading, "") or _chinese(heading, "", True)
+            article = inner[3] if inner and inner[0] == _ARTICLE else None
+            continue
+        m = markers[index]
+        if m.line in explicit_lines or offset in explicit_lines:
+            continue
+        entries: list[tuple[int, str, tuple[str, str]]] = []
+        if m.level == _CLAUSE:
+            if article is None or (m.number and m.number != article):
+                continue
+            entries.append((_CLAUSE, m.label, ("clause", m.label)))
+        else:
+            level = outer.get(m.word, m.level)
+            # A running page header repeats the open division; it opens nothing new.
+            if open_.get(level) != (m.word, m.number):
+                entries.append((level, m.label, (m.word, m.number)))
+                article = m.number if level in (_OUTER_ARTICLE, _ARTICLE) else None
+            if m.clause:
+                entries.append((_CLAUSE, m.clause, ("clause", m.clause)))
+        for level, label, key in entries:
+            for deeper in [lv for lv in open_ if lv >= level]:
+                del open_[deeper]
+            open_[level] = key
+            merged.append((offset, _BELOW_HEADINGS + level, label))
+    return [s for s in heading_sections(merged, len(text)) if s.end > s.start]

@@ -1,0 +1,273 @@
+"""Parsing quality on documents the tests make: legal structure in English and Chinese,
+a PDF table split over a page break, a scanned PDF, a DOCX with headings and a table,
+and an HTML page whose article sits among navigation, sidebar and footer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.ingest import loaders
+from qa.ingest.chunking import Chunk, Chunker, ChunkerConfig
+from qa.ingest.document import Document, Span
+from qa.ingest.structure import is_clause, sections
+from tests.test_chunking import count_tokens
+
+MAX_BYTES = 1_000_000
+
+
+def _load_one(path: Path, document_id: str = "doc") -> Document:
+    docs = list(loaders.load(path, document_id, max_bytes=MAX_BYTES))
+    assert len(docs) == 1
+    return docs[0]
+
+
+def _chunks(doc: Document, max_tokens: int) -> list[Chunk]:
+    chunks = Chunker(ChunkerConfig(max_tokens=max_tokens, overlap_tokens=0), count_tokens).run(doc)
+    for chunk in chunks:
+        assert chunk.text == doc.text[chunk.start : chunk.end]
+    return chunks
+
+
+def _labels(text: str, spans: list[Span]) -> list[tuple[str, str]]:
+    """(first line of the section, its path) for each section."""
+    return [(text[s.start : s.end].split("\n", 1)[0], s.label) for s in spans]
+
+
+# --- legal structure in plain text -----------------------------------------------------------
+
+_ACT = """RESIDENTIAL TENANCIES ACT 2024
+
+Part 1 Preliminary
+
+Section 1. Short title
+This Act may be cited as the Residential Tenancies Act 2024.
+
+Section 2. Application
+(1) This Act applies to every residential tenancy agreement.
+(2) This Act does not apply to holiday lettings, except as provided in
+Section 12 of this Act.
+
+PART 2 — BONDS
+
+Section 12. Maximum bond
+(1) A landlord must not require a bond of more than 4 weeks' rent.
+(2) A bond must be lodged with the Board as required by Section 13.
+
+Section 13 Lodging the bond
+A landlord must lodge the bond within 10 business days.
+Section 12 applies to a bond paid in instalments.
+The Board may extend the time under
+Section 12. The landlord must be told.
+"""
+
+
+def test_english_statute_sections_have_hierarchical_paths(tmp_path: Path) -> None:
+    path = tmp_path / "act.txt"
+    path.write_text(_ACT, encoding="utf-8")
+    doc = _load_one(path, "act")
+    assert _labels(doc.text, doc.sections) == [
+        ("Part 1 Preliminary", "Part 1 Preliminary"),
+        ("Section 1. Short title", "Part 1 Preliminary > Section 1. Short title"),
+        ("Section 2. Application", "Part 1 Preliminary > Section 2. Application"),
+        (
+            "(1) This Act applies to every residential tenancy agreement.",
+            "Part 1 Preliminary > Section 2. Application > (1)",
+        ),
+        (
+            "(2) This Act does not apply to holiday lettings, except as provided in",
+            "Part 1 Preliminary > Section 2. Application > (2)",
+        ),
+        ("PART 2 — BONDS", "PART 2 — BONDS"),
+        ("Section 12. Maximum bond", "PART 2 — BONDS > Section 12. Maximum bond"),
+        (
+            "(1) A landlord must not require a bond of more than 4 weeks' rent.",
+            "PART 2 — BONDS > Section 12. Maximum bond > (1)",
+        ),
+        (
+            "(2) A bond must be lodged with the Board as required by Section 13.",
+            "PART 2 — BONDS > Section 12. Maximum bond > (2)",
+        ),
+        ("Section 13 Lodging the bond", "PART 2 — BONDS > Section 13 Lodging the bond"),
+    ]
+
+
+def test_references_at_the_start_of_a_line_are_not_headings() -> None:
+    # Each "Section 12" below starts a line but continues a sentence: a lower-case word
+    # follows it, or the line before stops on "in" / "under".
+    spans = sections(_ACT)
+    for reference in (
+        "Section 12 of this Act.",
+        "Section 12 applies to a bond",
+        "Section 12. The landlord must be told.",
+    ):
+        offset = _ACT.index(reference)
+        assert offset not in {s.start for s in spans}
+        holding = [s.label for s in spans if s.start <= offset < s.end]
+        assert len(holding) == 1
+        assert not holding[0].endswith("Section 12. Maximum bond")
+
+
+def test_english_statute_chunks_carry_their_section_path(tmp_path: Path) -> None:
+    path = tmp_path / "act.txt"
+    path.write_text(_ACT, encoding="utf-8")
+    doc = _load_one(path, "act")
+    chunks = _chunks(doc, 200)
+    # The whole Act fits in one chunk; it is cut at each section instead.
+    assert [(c.text.split("\n", 1)[0], c.section) for c in chunks] == [
+        ("RESIDENTIAL TENANCIES ACT 2024", None),
+        ("Part 1 Preliminary", "Part 1 Preliminary > Section 1. Short title"),
+        ("Section 2. Application", "Part 1 Preliminary > Section 2. Application"),
+        ("PART 2 — BONDS", "PART 2 — BONDS > Section 12. Maximum bond"),
+        ("Section 13 Lodging the bond", "PART 2 — BONDS > Section 13 Lodging the bond"),
+    ]
+    bond = next(c for c in chunks if "4 weeks' rent" in c.text)
+    assert "Section 13 Lodging" not in bond.text
+    # With a small budget, a chunk holding one clause names it.
+    small = _chunks(doc, 16)
+    clause = next(c for c in small if c.text.startswith("(2) A bond must be lodged"))
+    assert clause.section == "PART 2 — BONDS > Section 12. Maximum bond > (2)"
+
+
+_GUIDE = """某市图书馆借阅规定
+
+第一章　总则
+
+第一条　为规范本馆文献借阅服务，制定本规定。
+第二条　本规定适用于本馆全体读者。借阅证的办理，依照本规定
+第十二条的规定执行。
+
+第二章　借阅
+
+第十二条　借阅期限。图书借期为30天。
+第二款　续借期为15天。
+第13条逾期未还的，按每册每天0.1元收取逾期费。
+第十三条第二款　逾期费最高不超过该书定价。
+"""
+
+
+def test_chinese_statute_sections_have_hierarchical_paths(tmp_path: Path) -> None:
+    path = tmp_path / "规定.txt"
+    path.write_text(_GUIDE, encoding="utf-8")
+    doc = _load_one(path, "guide")
+    assert [label for _, label in _labels(doc.text, doc.sections)] == [
+        "第一章 总则",
+        "第一章 总则 > 第一条",
+        "第一章 总则 > 第二条",
+        "第二章 借阅",
+        "第二章 借阅 > 第十二条",
+        "第二章 借阅 > 第十二条 > 第二款",
+        "第二章 借阅 > 第13条",
+        "第二章 借阅 > 第13条 > 第二款",
+    ]
+    # "第十二条的规定" starts a line only because the sentence wrapped there.
+    reference = doc.text.index("第十二条的规定")
+    holding = [s.label for s in doc.sections if s.start <= reference < s.end]
+    assert holding == ["第一章 总则 > 第二条"]
+
+
+def test_chinese_statute_chunks_carry_their_section_path(tmp_path: Path) -> None:
+    path = tmp_path / "规定.txt"
+    path.write_text(_GUIDE, encoding="utf-8")
+    doc = _load_one(path, "guide")
+    chunks = _chunks(doc, 200)
+    assert [(c.text[:4], c.section) for c in chunks] == [
+        ("某市图书", None),
+        ("第一章　", "第一章 总则 > 第一条"),
+        ("第二条　", "第一章 总则 > 第二条"),
+        ("第二章　", "第二章 借阅 > 第十二条"),
+        ("第13条", "第二章 借阅 > 第13条"),
+    ]
+    loan = next(c for c in chunks if "借期为30天" in c.text)
+    assert "续借期为15天" in loan.text
+    assert "逾期" not in loan.text
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Article 5(2) The controller shall keep records.", ["Article 5 > (2)"]),
+        ("CHAPTER II\nArticle 5\nPrinciples.", ["CHAPTER II", "CHAPTER II > Article 5"]),
+        ("Division 3 Fees\n§ 4. Amount", ["Division 3 Fees", "Division 3 Fees > § 4. Amount"]),
+        ("第三编　合同\n第一节　一般规定", ["第三编 合同", "第三编 合同 > 第一节 一般规定"]),
+        ("第十二条第二款　出租人应当返还押金。", ["第十二条 > 第二款"]),
+        ("The fee is set by\nArticle 5 of the Regulation.", []),
+        ("see Section 4 for details", []),
+        ("依照本法第十二条第二款的规定处理。", []),
+        ("(2) A clause with no article before it.", []),
+        ("Part 1 Preliminary ........ 3\nSection 1 Short title ...... 3", []),
+    ],
+)
+def test_division_markers(line: str, expected: list[str]) -> None:
+    assert [s.label for s in sections(line)] == expected
+
+
+@pytest.mark.parametrize(
+    ("numeral", "arabic"),
+    [("十", "10"), ("十二", "12"), ("二十", "20"), ("一百零五", "105"), ("两万三千", "23000")],
+)
+def test_chinese_numerals_and_arabic_name_the_same_article(numeral: str, arabic: str) -> None:
+    # "第12条第二款" continues the open "第十二条" rather than opening another article.
+    text = f"第{numeral}条　甲。\n第{arabic}条第二款　乙。\n"
+    assert [s.label for s in sections(text)] == [f"第{numeral}条", f"第{numeral}条 > 第二款"]
+
+
+def test_article_and_section_in_one_document_nest_by_first_use() -> None:
+    text = "Article I\nSection 1. Powers\nAll powers vest here.\nSection 2. House\nIt sits.\n"
+    assert [s.label for s in sections(text)] == [
+        "Article I",
+        "Article I > Section 1. Powers",
+        "Article I > Section 2. House",
+    ]
+
+
+def test_running_page_header_does_not_reopen_a_division() -> None:
+    text = "Part 2 Bonds\nSection 12. Maximum bond\nFour weeks.\nPart 2 Bonds\nStill section 12.\n"
+    spans = sections(text)
+    still = text.index("Still")
+    assert [s.label for s in spans if s.start <= still < s.end] == [
+        "Part 2 Bonds > Section 12. Maximum bond"
+    ]
+
+
+def test_legal_divisions_nest_under_explicit_headings() -> None:
+    text = "Tenancy Act\nSection 3. Application\n(1) Leases.\n(2) Not hotels.\nSchedule\nForms.\n"
+    headings = [(0, 1, "Tenancy Act"), (text.index("Schedule"), 1, "Schedule")]
+    assert _labels(text, sections(text, headings)) == [
+        ("Tenancy Act", "Tenancy Act"),
+        ("Section 3. Application", "Tenancy Act > Section 3. Application"),
+        ("(1) Leases.", "Tenancy Act > Section 3. Application > (1)"),
+        ("(2) Not hotels.", "Tenancy Act > Section 3. Application > (2)"),
+        ("Schedule", "Schedule"),
+    ]
+
+
+def test_is_clause() -> None:
+    assert is_clause("Part 2 > Section 12 > (2)")
+    assert is_clause("第二章 > 第十二条 > 第二款")
+    assert not is_clause("Part 2 > Section 12")
+    assert not is_clause("Notes > (a)")
+
+
+def test_markdown_headings_with_clauses_in_the_body(tmp_path: Path) -> None:
+    text = (
+        "# Act\n\n## Part 2 — Bonds\n\n### Section 12. Maximum bond\n\n"
+        "(1) Four weeks' rent at most.\n\n(2) Lodged with the Board.\n\n"
+        "### Section 13. Receipts\n\nGive a receipt.\n"
+    )
+    path = tmp_path / "act.md"
+    path.write_text(text, encoding="utf-8")
+    doc = _load_one(path)
+    assert [s.label for s in doc.sections] == [
+        "Act",
+        "Act > Part 2 — Bonds",
+        "Act > Part 2 — Bonds > Section 12. Maximum bond",
+        "Act > Part 2 — Bonds > Section 12. Maximum bond > (1)",
+        "Act > Part 2 — Bonds > Section 12. Maximum bond > (2)",
+        "Act > Part 2 — Bonds > Section 13. Receipts",
+    ]
+    assert [c.section for c in _chunks(doc, 200)] == [
+        "Act > Part 2 — Bonds > Section 12. Maximum bond",
+        "Act > Part 2 — Bonds > Section 13. Receipts",
+    ]
