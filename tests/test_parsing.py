@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import docx
 import pytest
 
 from qa.ingest import loaders
@@ -271,3 +272,72 @@ def test_markdown_headings_with_clauses_in_the_body(tmp_path: Path) -> None:
         "Act > Part 2 — Bonds > Section 12. Maximum bond",
         "Act > Part 2 — Bonds > Section 13. Receipts",
     ]
+
+
+# --- docx --------------------------------------------------------------------------------------
+
+
+def _write_handbook(path: Path) -> None:
+    document = docx.Document()
+    document.add_heading("Staff Handbook", level=1)
+    document.add_paragraph("This handbook applies to all staff.")
+    document.add_heading("Leave", level=2)
+    document.add_paragraph("Leave accrues monthly.")
+    table = document.add_table(rows=4, cols=3)
+    rows = [
+        ("Leave type", "Days", "Notes"),
+        ("Annual", "20", "pro rata"),
+        ("Sick", "10", "certificate after 2 days"),
+    ]
+    for row, values in zip(table.rows, rows, strict=False):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+    parental = table.rows[3].cells
+    parental[0].text = "Parental"
+    parental[1].merge(parental[2]).text = "See the parental leave policy"
+    document.add_heading("Notice", level=2)
+    document.add_paragraph("Section 12. Notice periods")
+    document.add_paragraph("(1) Staff give four weeks' notice.")
+    document.add_paragraph("(2) The employer gives eight weeks' notice.")
+    document.save(str(path))
+
+
+def test_docx_headings_as_sections_and_table_as_rows(tmp_path: Path) -> None:
+    path = tmp_path / "handbook.docx"
+    _write_handbook(path)
+    doc = _load_one(path, "handbook")
+    assert doc.text.split("\n") == [
+        "Staff Handbook",
+        "This handbook applies to all staff.",
+        "Leave",
+        "Leave accrues monthly.",
+        "Leave type | Days | Notes",
+        "Annual | 20 | pro rata",
+        "Sick | 10 | certificate after 2 days",
+        "Parental | See the parental leave policy",
+        "Notice",
+        "Section 12. Notice periods",
+        "(1) Staff give four weeks' notice.",
+        "(2) The employer gives eight weeks' notice.",
+    ]
+    assert _labels(doc.text, doc.sections) == [
+        ("Staff Handbook", "Staff Handbook"),
+        ("Leave", "Staff Handbook > Leave"),
+        ("Notice", "Staff Handbook > Notice"),
+        ("Section 12. Notice periods", "Staff Handbook > Notice > Section 12. Notice periods"),
+        (
+            "(1) Staff give four weeks' notice.",
+            "Staff Handbook > Notice > Section 12. Notice periods > (1)",
+        ),
+        (
+            "(2) The employer gives eight weeks' notice.",
+            "Staff Handbook > Notice > Section 12. Notice periods > (2)",
+        ),
+    ]
+    chunks = _chunks(doc, 200)
+    assert [(c.text.split("\n")[0], c.section) for c in chunks] == [
+        ("Staff Handbook", "Staff Handbook"),
+        ("Leave", "Staff Handbook > Leave"),
+        ("Notice", "Staff Handbook > Notice > Section 12. Notice periods"),
+    ]
+    assert chunks[1].text.endswith("Parental | See the parental leave policy")

@@ -1,4 +1,5 @@
-"""DOCX: paragraphs and tables in document order; headings become sections."""
+"""DOCX: paragraphs and tables (one "cell | cell" line a row) in document order; headings
+become sections, with legal divisions in plain paragraphs nested under them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from qa.ingest.document import Document, heading_sections
+from qa.ingest.document import Document
 from qa.ingest.loaders.text import require_text
+from qa.ingest.structure import sections
 
 
 def _heading_level(paragraph: Paragraph) -> int | None:
@@ -32,7 +34,10 @@ def load(path: Path, document_id: str) -> Iterator[Document]:
         if isinstance(block, Table):
             block_lines = []
             for row in block.rows:
-                cells = [" ".join(cell.text.split()) for cell in row.cells]
+                # A horizontally merged cell is listed once per grid column it spans.
+                listed = row.cells
+                unique = [c for i, c in enumerate(listed) if i == 0 or c != listed[i - 1]]
+                cells = [" ".join(cell.text.split()) for cell in unique]
                 if any(cells):
                     block_lines.append(" | ".join(cells))
         else:
@@ -52,6 +57,6 @@ def load(path: Path, document_id: str) -> Iterator[Document]:
         id=document_id,
         text=text,
         title=title,
-        sections=heading_sections(headings, len(text)),
+        sections=sections(text, headings),
         source=str(path),
     )
