@@ -12,6 +12,7 @@ import pytest
 from qa.ingest import loaders
 from qa.ingest.chunking import Chunk, Chunker, ChunkerConfig
 from qa.ingest.document import Document, Span
+from qa.ingest.loaders import html
 from qa.ingest.structure import is_clause, sections
 from tests.test_chunking import count_tokens
 
@@ -341,3 +342,80 @@ def test_docx_headings_as_sections_and_table_as_rows(tmp_path: Path) -> None:
         ("Notice", "Staff Handbook > Notice > Section 12. Notice periods"),
     ]
     assert chunks[1].text.endswith("Parental | See the parental leave policy")
+
+
+# --- html ----------------------------------------------------------------------------------------
+
+_NEWS = """<!DOCTYPE html>
+<html><head><title>Harbour bridge to close | City News</title></head>
+<body>
+<div class="site-header"><a href="/">City News</a> <span>Tuesday 4 June</span></div>
+<div class="nav"><ul>
+  <li><a href="/">Home</a></li><li><a href="/transport">Transport</a></li>
+  <li><a href="/weather">Weather</a></li><li><a href="/contact">Contact us</a></li>
+</ul></div>
+<div class="layout">
+<div id="sidebar" class="sidebar">
+  <h3>Most read</h3>
+  <ul><li><a href="/a">Ferry fares frozen for winter</a></li>
+      <li><a href="/b">New library opens in Eastgate</a></li></ul>
+</div>
+<div class="article-body">
+<h1>Harbour bridge to close for repairs</h1>
+<p>The harbour bridge will close for six weeks from 3 March while engineers replace
+the expansion joints, the council said on Monday.</p>
+<h2>Detours</h2>
+<p>Buses will use the ring road during the closure. Cyclists may take the ferry at no
+charge; it runs every twenty minutes from 6am.</p>
+<table>
+<tr><th>Route</th><th>Detour</th></tr>
+<tr><td>12</td><td>Ring road</td></tr>
+<tr><td>14</td><td>Ferry terminal</td></tr>
+</table>
+<p>The council expects delays of up to fifteen minutes at peak times.</p>
+</div>
+</div>
+<div class="footer">Copyright 2024 City Council. All rights reserved.
+<a href="/privacy">Privacy</a> <a href="/terms">Terms</a></div>
+</body></html>
+"""
+
+
+def test_html_article_among_navigation_sidebar_and_footer(tmp_path: Path) -> None:
+    path = tmp_path / "news.html"
+    path.write_text(_NEWS, encoding="utf-8")
+    doc = _load_one(path, "news")
+    assert doc.text.split("\n") == [
+        "Harbour bridge to close for repairs",
+        "The harbour bridge will close for six weeks from 3 March while engineers replace "
+        "the expansion joints, the council said on Monday.",
+        "Detours",
+        "Buses will use the ring road during the closure. Cyclists may take the ferry at no "
+        "charge; it runs every twenty minutes from 6am.",
+        "Route | Detour",
+        "12 | Ring road",
+        "14 | Ferry terminal",
+        "The council expects delays of up to fifteen minutes at peak times.",
+    ]
+    assert doc.title == "Harbour bridge to close | City News"
+    assert _labels(doc.text, doc.sections) == [
+        ("Harbour bridge to close for repairs", "Harbour bridge to close for repairs"),
+        ("Detours", "Harbour bridge to close for repairs > Detours"),
+    ]
+    # The page marks none of its furniture with <nav>, <aside> or <footer>: the built-in
+    # extractor alone keeps all of it.
+    builtin = "\n".join(html._builtin(_NEWS)[0])
+    for furniture in ("Contact us", "Most read", "Ferry fares", "Copyright", "Tuesday"):
+        assert furniture in builtin
+        assert furniture not in doc.text
+
+
+def test_html_that_main_content_extraction_rejects_still_loads(tmp_path: Path) -> None:
+    # trafilatura drops a page whose only text is in a block classed as a sidebar.
+    markup = '<html><body><div class="sidebar">Open 9 to 5 on weekdays.</div></body></html>'
+    assert html._trafilatura(markup)[1] == []
+    path = tmp_path / "hours.html"
+    path.write_text(markup, encoding="utf-8")
+    doc = _load_one(path)
+    assert doc.text == "Open 9 to 5 on weekdays."
+    assert doc.title == "hours"

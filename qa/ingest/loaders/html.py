@@ -1,14 +1,34 @@
-"""HTML: the main content only, without navigation, scripts or page furniture."""
+"""HTML: the main content only, without navigation, scripts or page furniture.
+
+trafilatura finds the main content of pages that do not mark it with <main> or
+<article> (menus, sidebars and footers in plain <div>s); its XML output keeps
+headings (as sections) and table rows. When it finds nothing or fails, the
+built-in extractor takes the <main>, <article> or <body> element less the page
+furniture tags.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import trafilatura
 from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction, Tag
+from lxml import etree
+from trafilatura.settings import use_config
 
-from qa.ingest.document import Document, heading_sections
+from qa.ingest.document import Document
 from qa.ingest.loaders.text import decode_text, require_text
+from qa.ingest.structure import sections
+
+log = logging.getLogger(__name__)
+
+# trafilatura swaps an extraction shorter than MIN_EXTRACTED_SIZE (250 characters) for
+# a dump of the whole page, navigation included; a short page is still a page.
+_CONFIG = use_config()
+_CONFIG.set("DEFAULT", "MIN_EXTRACTED_SIZE", "0")
+_XML_BLOCKS = {"p", "item", "list", "table", "quote", "code", "lb", "div", "main", "cell"}
 
 _DROP = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template")
 _BLOCKS = {
@@ -54,11 +74,8 @@ def _collect(node: Tag, lines: list[str], headings: list[tuple[int, int, str]]) 
     flush()
 
 
-def load(path: Path, document_id: str) -> Iterator[Document]:
-    markup = decode_text(path.read_bytes(), document_id)
+def _builtin(markup: str) -> tuple[list[str], list[tuple[int, int, str]]]:
     soup = BeautifulSoup(markup, "lxml")
-    title_tag = soup.find("title")
-    title = title_tag.get_text(" ", strip=True) if title_tag else ""
     for tag in soup.find_all(_DROP):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
@@ -66,6 +83,82 @@ def load(path: Path, document_id: str) -> Iterator[Document]:
     headings: list[tuple[int, int, str]] = []
     if isinstance(root, Tag):
         _collect(root, lines, headings)
+    return lines, headings
+
+
+def _walk_xml(node: etree._Element, lines: list[str], headings: list[tuple[int, int, str]]) -> None:
+    """trafilatura's XML to one line per block, as _collect does for HTML."""
+    buffer: list[str] = [node.text or ""]
+
+    def flush() -> None:
+        line = " ".join("".join(buffer).split())
+        buffer.clear()
+        if line:
+            lines.append(line)
+
+    for child in node:
+        tag = child.tag if isinstance(child.tag, str) else ""
+        if tag == "head":
+            flush()
+            heading = " ".join("".join(child.itertext()).split())
+            if heading:
+                rend = child.get("rend", "")
+                level = int(rend[1:]) if rend[:1] == "h" and rend[1:].isdigit() else 6
+                headings.append((sum(len(line) + 1 for line in lines), level, heading))
+                lines.append(heading)
+        elif tag == "row":
+            flush()
+            cells = [" ".join("".join(c.itertext()).split()) for c in child.iter("cell")]
+            if any(cells):
+                lines.append(" | ".join(cells))
+        elif tag in _XML_BLOCKS:
+            flush()
+            _walk_xml(child, lines, headings)
+        elif tag:
+            buffer.append("".join(child.itertext()))
+        buffer.append(child.tail or "")
+    flush()
+
+
+def _trafilatura(markup: str) -> tuple[str, list[str], list[tuple[int, int, str]]]:
+    """(page title, lines, headings) of the main content; no lines when none was found."""
+    tree = trafilatura.load_html(markup)
+    if tree is None:
+        return "", [], []
+    title = " ".join((tree.findtext(".//title") or "").split())
+    extracted = trafilatura.extract(
+        tree,
+        output_format="xml",
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        include_links=False,
+        include_formatting=False,
+        config=_CONFIG,
+    )
+    lines: list[str] = []
+    headings: list[tuple[int, int, str]] = []
+    if extracted:
+        main = etree.fromstring(extracted.encode("utf-8")).find("main")
+        if main is not None:
+            _walk_xml(main, lines, headings)
+    return title, lines, headings
+
+
+def load(path: Path, document_id: str) -> Iterator[Document]:
+    markup = decode_text(path.read_bytes(), document_id)
+    title = ""
+    lines: list[str] = []
+    headings: list[tuple[int, int, str]] = []
+    try:
+        title, lines, headings = _trafilatura(markup)
+    except Exception as exc:  # any failure in a third-party extractor leaves the built-in one
+        log.warning("%s: trafilatura failed (%s); using the built-in extractor", document_id, exc)
+    if not lines:
+        lines, headings = _builtin(markup)
+        if not title:
+            title_tag = BeautifulSoup(markup, "lxml").find("title")
+            title = title_tag.get_text(" ", strip=True) if title_tag else ""
     text = require_text("\n".join(lines), document_id)
     if not title:
         title = next((h for _, _, h in headings), path.stem)
@@ -73,6 +166,6 @@ def load(path: Path, document_id: str) -> Iterator[Document]:
         id=document_id,
         text=text,
         title=title,
-        sections=heading_sections(headings, len(text)),
+        sections=sections(text, headings),
         source=str(path),
     )
