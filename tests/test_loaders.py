@@ -323,6 +323,29 @@ def test_pdf_without_text_layer(tmp_path: Path) -> None:
     assert "no text layer" in detail
 
 
+def test_pdf_that_needs_a_password(tmp_path: Path) -> None:
+    pdf = FPDF()
+    pdf.set_encryption(owner_password="owner", user_password="secret")
+    pdf.set_font("Helvetica", size=12)
+    pdf.add_page()
+    pdf.cell(text="Confidential salaries.")
+    path = tmp_path / "locked.pdf"
+    pdf.output(str(path))
+    assert _load_error(path, "locked") == "locked: PDF is encrypted"
+
+
+def test_pdf_with_only_an_owner_password_is_read(tmp_path: Path) -> None:
+    # An owner password restricts editing and printing; anyone may open and read the file.
+    pdf = FPDF()
+    pdf.set_encryption(owner_password="owner")
+    pdf.set_font("Helvetica", size=12)
+    pdf.add_page()
+    pdf.cell(text="Public timetable.")
+    path = tmp_path / "restricted.pdf"
+    pdf.output(str(path))
+    assert _load_one(path).text == "Public timetable."
+
+
 def test_pdf_random_bytes(tmp_path: Path) -> None:
     path = tmp_path / "junk.pdf"
     path.write_bytes(_junk(2000))

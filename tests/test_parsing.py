@@ -4,11 +4,16 @@ and an HTML page whose article sits among navigation, sidebar and footer."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import docx
 import pytest
+from fpdf import FPDF
+from fpdf.enums import TableHeadingsDisplay
+from PIL import Image, ImageDraw
 
+from qa.errors import LoaderError
 from qa.ingest import loaders
 from qa.ingest.chunking import Chunk, Chunker, ChunkerConfig
 from qa.ingest.document import Document, Span
@@ -419,3 +424,167 @@ def test_html_that_main_content_extraction_rejects_still_loads(tmp_path: Path) -
     doc = _load_one(path)
     assert doc.text == "Open 9 to 5 on weekdays."
     assert doc.title == "hours"
+
+
+# --- pdf -----------------------------------------------------------------------------------------
+
+_FEE_ROWS = [("Service", "Fee", "Unit")] + [
+    (f"Service {n}", f"{n * 5} dollars", "hour" if n % 2 else "day") for n in range(1, 21)
+]
+
+
+def _pdf() -> FPDF:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    pdf.add_page()
+    return pdf
+
+
+def _line(pdf: FPDF, text: str) -> None:
+    pdf.cell(text=text, new_x="LMARGIN", new_y="NEXT")
+
+
+def _table(pdf: FPDF, rows: list[tuple[str, ...]], repeat_header: bool = False) -> None:
+    repeat = (
+        TableHeadingsDisplay.ON_TOP_OF_EVERY_PAGE if repeat_header else TableHeadingsDisplay.NONE
+    )
+    with pdf.table(repeat_headings=repeat) as table:
+        for values in rows:
+            row = table.row()
+            for value in values:
+                row.cell(value)
+
+
+def _write_fee_schedule(path: Path, repeat_header: bool = False) -> None:
+    """Thirty lines of notes, then a table too long for the rest of page 1."""
+    pdf = _pdf()
+    _line(pdf, "Schedule of fees 2024")
+    for n in range(1, 31):
+        _line(pdf, f"Note {n}: fees are payable when booking.")
+    _table(pdf, _FEE_ROWS, repeat_header)
+    _line(pdf, "Fees are reviewed every year.")
+    pdf.output(str(path))
+
+
+def _page_text(doc: Document, label: str) -> str:
+    page = next(p for p in doc.pages if p.label == label)
+    return doc.text[page.start : page.end]
+
+
+def test_pdf_table_split_over_a_page_break_keeps_rows_and_repeats_its_header(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "fees.pdf"
+    _write_fee_schedule(path)
+    doc = _load_one(path, "fees")
+    assert [p.label for p in doc.pages] == ["1", "2"]
+    header = "Service | Fee | Unit"
+    rows = [" | ".join(r) for r in _FEE_ROWS[1:]]
+    page_1, page_2 = _page_text(doc, "1"), _page_text(doc, "2")
+    assert page_1.startswith("Schedule of fees 2024\nNote 1: fees are payable when booking.\n")
+    # The table is set off from the notes by a blank line, one "cell | cell" line a row.
+    table_1 = page_1.split("\n\n")[1].split("\n")
+    assert table_1[0] == header
+    assert table_1[1:] == rows[: len(table_1) - 1]
+    split = len(table_1) - 1
+    assert 0 < split < len(rows)
+    # Page 2 opens with the header again, then the rows that did not fit on page 1.
+    table_2, after = page_2.split("\n\n")
+    assert table_2.split("\n") == [header, *rows[split:]]
+    assert after == "Fees are reviewed every year."
+    assert doc.text.count(header) == 2
+    assert "Service Fee Unit" not in doc.text
+    # A chunk of the second page says what its columns are, and cites page 2.
+    chunks = _chunks(doc, 60)
+    last_row = next(c for c in chunks if rows[-1] in c.text)
+    assert last_row.page == 2
+    assert last_row.text.startswith(header + "\n" + rows[split])
+
+
+def test_pdf_that_repeats_the_header_itself_does_not_get_it_twice(tmp_path: Path) -> None:
+    path = tmp_path / "fees.pdf"
+    _write_fee_schedule(path, repeat_header=True)
+    doc = _load_one(path, "fees")
+    assert _page_text(doc, "2").startswith("Service | Fee | Unit\nService ")
+    assert doc.text.count("Service | Fee | Unit") == 2
+
+
+def test_pdf_table_after_text_is_not_taken_for_a_continuation(tmp_path: Path) -> None:
+    pdf = _pdf()
+    _line(pdf, "Opening hours")
+    _table(pdf, [("Day", "Open", "Close"), ("Monday", "9", "17")])
+    _line(pdf, "Closed on public holidays.")
+    pdf.add_page()
+    _table(pdf, [("Room", "Seats", "Floor"), ("Reading room", "40", "2")])
+    path = tmp_path / "hours.pdf"
+    pdf.output(str(path))
+    doc = _load_one(path)
+    assert _page_text(doc, "1") == (
+        "Opening hours\n\nDay | Open | Close\nMonday | 9 | 17\n\nClosed on public holidays."
+    )
+    assert _page_text(doc, "2") == "Room | Seats | Floor\nReading room | 40 | 2"
+
+
+def test_pdf_statute_sections_run_across_the_page_break(tmp_path: Path) -> None:
+    pdf = _pdf()
+    for line in (
+        "Part 1 Preliminary",
+        "Section 1. Short title",
+        "This Act is the Bonds Act 2024.",
+        "Section 2. Application",
+        "(1) This Act applies to every lease.",
+    ):
+        _line(pdf, line)
+    pdf.add_page()
+    _line(pdf, "(2) It does not apply to hotels.")
+    path = tmp_path / "act.pdf"
+    pdf.output(str(path))
+    doc = _load_one(path, "act")
+    chunks = _chunks(doc, 200)
+    assert [(c.text.split("\n")[0], c.page, c.section) for c in chunks] == [
+        ("Part 1 Preliminary", 1, "Part 1 Preliminary > Section 1. Short title"),
+        # The page break cuts Section 2: each part names the clause it holds.
+        ("Section 2. Application", 1, "Part 1 Preliminary > Section 2. Application > (1)"),
+        (
+            "(2) It does not apply to hotels.",
+            2,
+            "Part 1 Preliminary > Section 2. Application > (2)",
+        ),
+    ]
+
+
+def _scan(pdf: FPDF) -> None:
+    """A page that is only a picture of text, as a scanner makes it."""
+    image = Image.new("L", (400, 120), 255)
+    ImageDraw.Draw(image).text((10, 50), "Section 1. This page was scanned.", fill=0)
+    pdf.image(image, x=10, y=10, w=180)
+
+
+def test_scanned_pdf_is_reported_as_having_no_text_layer(tmp_path: Path) -> None:
+    pdf = _pdf()
+    _scan(pdf)
+    pdf.add_page()
+    _scan(pdf)
+    path = tmp_path / "scan.pdf"
+    pdf.output(str(path))
+    with pytest.raises(LoaderError) as info:
+        _load_one(path, "scan")
+    assert info.value.detail == ("scan: PDF has no text layer (scanned images?); OCR it first")
+
+
+def test_scanned_page_in_a_pdf_with_text_is_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pdf = _pdf()
+    _line(pdf, "Cover letter for the scanned form.")
+    pdf.add_page()
+    _scan(pdf)
+    path = tmp_path / "mixed.pdf"
+    pdf.output(str(path))
+    with caplog.at_level(logging.WARNING, logger="qa.ingest.loaders.pdf"):
+        doc = _load_one(path, "mixed")
+    assert doc.text == "Cover letter for the scanned form."
+    assert doc.pages == [Span(0, len(doc.text), "1")]
+    assert [r.getMessage() for r in caplog.records] == [
+        "mixed: page(s) 2 have images but no text layer (scanned?); their text is missing"
+    ]

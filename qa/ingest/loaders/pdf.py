@@ -1,31 +1,223 @@
-"""PDF: the text layer page by page, keeping page numbers for citations."""
+"""PDF: the text layer page by page, keeping page numbers for citations; ruled tables as
+one "cell | cell" line a row.
+
+PDFium reads the text of every page (fast). Only a page that draws lines or
+rectangles can hold a ruled table, and only such a page goes to pdfplumber, which
+is some fifty times slower: there each table replaces the word soup of its region,
+in reading order with the rest of the page, set off by blank lines so a chunk
+prefers to hold it whole. A table that runs on from the foot of one page to the
+top of the next gets its header row again, so a passage cut from the second page
+still says what its columns are.
+"""
 
 from __future__ import annotations
 
+import logging
+import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+import pdfplumber
+import pypdfium2
+import pypdfium2.raw as pdfium_c
 
 from qa.errors import LoaderError
 from qa.ingest.document import Document, Span
+from qa.ingest.structure import sections
+
+log = logging.getLogger(__name__)
+
+# Text within this share of the page height from its top or bottom edge is a running
+# header or footer, which does not stop a table from continuing across the break.
+_MARGIN_SHARE = 0.1
+# Two tables whose left and right edges differ by less than this share of the page width
+# are taken for one table's columns.
+_ALIGN_SHARE = 0.02
+
+
+@dataclass
+class _Page:
+    text: str
+    ruled: bool
+    """Draws lines or rectangles, so may hold a ruled table."""
+    images: bool
+
+
+@dataclass
+class _Table:
+    rows: list[list[str]]
+    box: tuple[float, float, float, float]
+    """x0, top, x1, bottom, in points from the top left of the page."""
+    continues_above: bool = False
+    """Nothing but a running header above it: it may continue a table from the page before."""
+    continues_below: bool = False
+    """Nothing but a running footer below it: it may go on over the page."""
+
+
+@dataclass
+class _Layout:
+    blocks: list[str | _Table]
+    """Runs of text lines, and tables, top to bottom."""
+    width: float
+
+
+def _clean(text: str) -> str:
+    """PDFium text as plain lines: it ends lines with CR LF and marks a hyphen it took for
+    a line-end break (which may be a real one) with U+0002 and no line break."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x02", "-\n")
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return "\n".join(line.rstrip() for line in text.split("\n")).strip()
+
+
+def _has(page: pypdfium2.PdfPage, kind: int) -> bool:
+    return any(True for _ in page.get_objects(filter=[kind]))
+
+
+def _read_pages(path: Path, document_id: str) -> tuple[list[_Page], str]:
+    """Each page's text and what it draws, and the title from the metadata."""
+    try:
+        pdf = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise LoaderError(f"{document_id}: PDF is encrypted") from exc
+        raise LoaderError(f"{document_id}: not a readable PDF ({exc})") from exc
+    try:
+        pages: list[_Page] = []
+        for index in range(len(pdf)):
+            page = pdf[index]
+            textpage = page.get_textpage()
+            try:
+                pages.append(
+                    _Page(
+                        _clean(textpage.get_text_bounded()),
+                        _has(page, pdfium_c.FPDF_PAGEOBJ_PATH),
+                        _has(page, pdfium_c.FPDF_PAGEOBJ_IMAGE),
+                    )
+                )
+            finally:
+                textpage.close()
+                page.close()
+        title = (pdf.get_metadata_dict().get("Title") or "").strip()
+    finally:
+        pdf.close()
+    return pages, title
+
+
+def _row(cells: list[str | None]) -> list[str]:
+    return [" ".join((cell or "").split()) for cell in cells]
+
+
+def _layout(page: Any) -> _Layout | None:
+    """The page as text blocks and tables in reading order; None when it has no table.
+
+    A "table" of one row or one column is a box drawn around text, which stays text.
+    """
+    tables: list[_Table] = []
+    for found in page.find_tables():
+        rows = [r for r in (_row(cells) for cells in found.extract()) if any(r)]
+        if len(rows) >= 2 and len(rows[0]) >= 2:
+            tables.append(_Table(rows, found.bbox))
+    if not tables:
+        return None
+
+    def outside(obj: dict[str, Any]) -> bool:
+        x = (obj["x0"] + obj["x1"]) / 2
+        y = (obj["top"] + obj["bottom"]) / 2
+        return not any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
+
+    boxes = [t.box for t in tables]
+    lines = page.filter(outside).extract_text_lines(return_chars=False)
+    first = min(tables, key=lambda t: t.box[1])
+    last = max(tables, key=lambda t: t.box[1])
+    head_zone, foot_zone = page.height * _MARGIN_SHARE, page.height * (1 - _MARGIN_SHARE)
+    first.continues_above = all(
+        line["bottom"] <= head_zone for line in lines if line["top"] < first.box[1]
+    )
+    last.continues_below = all(
+        line["top"] >= foot_zone for line in lines if line["bottom"] > last.box[3]
+    )
+    items: list[tuple[float, str | _Table]] = [(line["top"], line["text"]) for line in lines]
+    items += [(t.box[1], t) for t in tables]
+    blocks: list[str | _Table] = []
+    for _, item in sorted(items, key=lambda pair: pair[0]):
+        if isinstance(item, str) and blocks and isinstance(blocks[-1], str):
+            blocks[-1] += "\n" + item
+        else:
+            blocks.append(item)
+    return _Layout(blocks, page.width)
+
+
+def _continues(before: _Table, after: _Table, width: float) -> bool:
+    """Whether `after`, at the top of a page, is the rest of `before` from the page before."""
+    tolerance = width * _ALIGN_SHARE
+    return (
+        before.continues_below
+        and after.continues_above
+        and len(before.rows[0]) == len(after.rows[0])
+        and abs(before.box[0] - after.box[0]) <= tolerance
+        and abs(before.box[2] - after.box[2]) <= tolerance
+    )
+
+
+def _with_tables(path: Path, pages: list[_Page], document_id: str) -> list[str]:
+    """Page texts, those of pages holding ruled tables redone with the tables as rows."""
+    texts = [page.text for page in pages]
+    running: tuple[int, _Table] | None = None  # the last table of a page, by page index
+    with pdfplumber.open(str(path)) as pdf:
+        for index, page in enumerate(pages):
+            if not (page.ruled and page.text):
+                continue
+            plumber_page = pdf.pages[index]
+            try:
+                layout = _layout(plumber_page)
+            except Exception as exc:  # pdfminer fails in many ways on pages PDFium reads
+                log.warning(
+                    "%s: page %d: tables not read (%s); using its plain text",
+                    document_id,
+                    index + 1,
+                    exc,
+                )
+                layout = None
+            finally:
+                plumber_page.close()
+            if layout is None:
+                continue
+            tables = [b for b in layout.blocks if isinstance(b, _Table)]
+            if running is not None and running[0] == index - 1:
+                before, after = running[1], tables[0]
+                header = before.rows[0]
+                # Repeated only where the PDF itself did not repeat it.
+                if _continues(before, after, layout.width) and after.rows[0] != header:
+                    after.rows.insert(0, header)
+            running = (index, tables[-1])
+            texts[index] = "\n\n".join(
+                "\n".join(" | ".join(row) for row in b.rows) if isinstance(b, _Table) else b
+                for b in layout.blocks
+            )
+    return texts
 
 
 def load(path: Path, document_id: str) -> Iterator[Document]:
-    try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted:
-            raise LoaderError(f"{document_id}: PDF is encrypted")
-        page_texts = [(page.extract_text() or "").strip() for page in reader.pages]
-    except PdfReadError as exc:
-        raise LoaderError(f"{document_id}: not a readable PDF ({exc})") from exc
-    if not page_texts:
+    pages, meta_title = _read_pages(path, document_id)
+    if not pages:
         raise LoaderError(f"{document_id}: PDF has no pages")
-    if not any(page_texts):
+    if not any(page.text for page in pages):
         raise LoaderError(f"{document_id}: PDF has no text layer (scanned images?); OCR it first")
+    scanned = [str(n) for n, page in enumerate(pages, start=1) if page.images and not page.text]
+    if scanned:
+        log.warning(
+            "%s: page(s) %s have images but no text layer (scanned?); their text is missing",
+            document_id,
+            ", ".join(scanned),
+        )
+    if any(page.ruled and page.text for page in pages):
+        page_texts = _with_tables(path, pages, document_id)
+    else:
+        page_texts = [page.text for page in pages]
     parts: list[str] = []
-    pages: list[Span] = []
+    spans: list[Span] = []
     offset = 0
     for number, page_text in enumerate(page_texts, start=1):
         if not page_text:
@@ -34,10 +226,16 @@ def load(path: Path, document_id: str) -> Iterator[Document]:
             parts.append("\n\n")
             offset += 2
         parts.append(page_text)
-        pages.append(Span(offset, offset + len(page_text), str(number)))
+        spans.append(Span(offset, offset + len(page_text), str(number)))
         offset += len(page_text)
     text = "".join(parts)
-    meta_title = reader.metadata.title if reader.metadata else None
     first_page = next(t for t in page_texts if t)
-    title = (meta_title or "").strip() or first_page.splitlines()[0].strip()[:200]
-    yield Document(id=document_id, text=text, title=title, pages=pages, source=str(path))
+    title = meta_title or first_page.splitlines()[0].strip()[:200]
+    yield Document(
+        id=document_id,
+        text=text,
+        title=title,
+        pages=spans,
+        sections=sections(text),
+        source=str(path),
+    )
