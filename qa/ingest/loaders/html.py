@@ -74,8 +74,11 @@ def _collect(node: Tag, lines: list[str], headings: list[tuple[int, int, str]]) 
     flush()
 
 
-def _builtin(markup: str) -> tuple[list[str], list[tuple[int, int, str]]]:
+def _builtin(markup: str) -> tuple[str, list[str], list[tuple[int, int, str]]]:
+    """(page title, lines, headings) of the <main>, <article> or <body> element."""
     soup = BeautifulSoup(markup, "lxml")
+    title_tag = soup.find("title")
+    title = title_tag.get_text(" ", strip=True) if title_tag else ""
     for tag in soup.find_all(_DROP):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
@@ -83,7 +86,7 @@ def _builtin(markup: str) -> tuple[list[str], list[tuple[int, int, str]]]:
     headings: list[tuple[int, int, str]] = []
     if isinstance(root, Tag):
         _collect(root, lines, headings)
-    return lines, headings
+    return title, lines, headings
 
 
 def _walk_xml(node: etree._Element, lines: list[str], headings: list[tuple[int, int, str]]) -> None:
@@ -155,10 +158,8 @@ def load(path: Path, document_id: str) -> Iterator[Document]:
     except Exception as exc:  # any failure in a third-party extractor leaves the built-in one
         log.warning("%s: trafilatura failed (%s); using the built-in extractor", document_id, exc)
     if not lines:
-        lines, headings = _builtin(markup)
-        if not title:
-            title_tag = BeautifulSoup(markup, "lxml").find("title")
-            title = title_tag.get_text(" ", strip=True) if title_tag else ""
+        builtin_title, lines, headings = _builtin(markup)
+        title = title or builtin_title
     text = require_text("\n".join(lines), document_id)
     if not title:
         title = next((h for _, _, h in headings), path.stem)
