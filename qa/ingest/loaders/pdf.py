@@ -165,14 +165,19 @@ def _with_tables(path: Path, pages: list[_Page], document_id: str) -> list[str]:
     """Page texts, those of pages holding ruled tables redone with the tables as rows."""
     texts = [page.text for page in pages]
     running: tuple[int, _Table] | None = None  # the last table of a page, by page index
-    with pdfplumber.open(str(path)) as pdf:
+    try:
+        pdf = pdfplumber.open(str(path))
+    except Exception as exc:  # pdfminer fails in many ways on files PDFium reads
+        log.warning("%s: tables not read (%s); using the plain text", document_id, exc)
+        return texts
+    with pdf:
         for index, page in enumerate(pages):
             if not (page.ruled and page.text):
                 continue
             plumber_page = pdf.pages[index]
             try:
                 layout = _layout(plumber_page)
-            except Exception as exc:  # pdfminer fails in many ways on pages PDFium reads
+            except Exception as exc:  # as above, for one page
                 log.warning(
                     "%s: page %d: tables not read (%s); using its plain text",
                     document_id,
