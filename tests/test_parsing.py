@@ -257,6 +257,16 @@ def test_is_clause() -> None:
     assert not is_clause("Notes > (a)")
 
 
+def test_markdown_code_block_lines_are_not_divisions(tmp_path: Path) -> None:
+    text = "# Section 4. Tools\n\n```\n(1) not a clause\nPart 2 Not a part\n```\n\n(2) A clause.\n"
+    path = tmp_path / "tools.md"
+    path.write_text(text, encoding="utf-8")
+    assert [s.label for s in _load_one(path).sections] == [
+        "Section 4. Tools",
+        "Section 4. Tools > (2)",
+    ]
+
+
 def test_markdown_headings_with_clauses_in_the_body(tmp_path: Path) -> None:
     text = (
         "# Act\n\n## Part 2 — Bonds\n\n### Section 12. Maximum bond\n\n"

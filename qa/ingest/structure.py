@@ -195,7 +195,7 @@ def _clause(line: str, previous: str) -> tuple[int, str, str, str, str | None] |
     return _CLAUSE, f"({m.group('clause')})", "clause", m.group("num") or "", None
 
 
-def _markers(text: str, explicit: set[int]) -> list[_Marker]:
+def _markers(text: str, explicit: set[int], skip: Sequence[tuple[int, int]]) -> list[_Marker]:
     """Every line that opens a division, in order, before placing them in the hierarchy."""
     found: list[_Marker] = []
     heading_lines = set(explicit)
@@ -204,7 +204,8 @@ def _markers(text: str, explicit: set[int]) -> list[_Marker]:
     for line in text.split("\n"):
         body = line.lstrip(_SPACE)
         start = offset + len(line) - len(body)
-        if body and not _TOC_ENTRY.search(body):
+        skipped = any(low <= offset < high for low, high in skip)
+        if body and not skipped and not _TOC_ENTRY.search(body):
             match = (
                 _english(body, previous)
                 or _chinese(body, previous, previous_start in heading_lines)
@@ -227,11 +228,18 @@ def _article_levels(markers: list[_Marker]) -> dict[str, int]:
     return {}
 
 
-def sections(text: str, headings: Sequence[tuple[int, int, str]] = ()) -> list[Span]:
+def sections(
+    text: str,
+    headings: Sequence[tuple[int, int, str]] = (),
+    skip: Sequence[tuple[int, int]] = (),
+) -> list[Span]:
     """Section spans from explicit (offset, level, heading) triples and the legal divisions
-    in the text, the divisions nested under the heading whose section holds them."""
+    in the text, the divisions nested under the heading whose section holds them.
+
+    Lines starting inside a `skip` range (a code block) are never divisions.
+    """
     explicit = sorted(headings)
-    markers = _markers(text, {offset for offset, _, _ in explicit})
+    markers = _markers(text, {offset for offset, _, _ in explicit}, skip)
     outer = _article_levels(markers)
     # The open divisions below the current explicit heading: level -> (word, number).
     open_: dict[int, tuple[str, str]] = {}

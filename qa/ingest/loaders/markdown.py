@@ -28,6 +28,6 @@ def load(path: Path, document_id: str) -> Iterator[Document]:
         id=document_id,
         text=text,
         title=title or first_line_title(text, path.stem),
-        sections=sections(text, headings),
+        sections=sections(text, headings, fences),
         source=str(path),
     )
