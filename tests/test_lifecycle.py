@@ -31,6 +31,7 @@ from qa.models.protocols import Embedder
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CURRENT
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -415,3 +416,21 @@ def test_conversion_waits_for_a_live_converter_instead_of_deleting_its_work(
     waiter.join(timeout=60)
     assert result == [dest] and is_complete(dest)
     assert not temp.exists()
+
+
+def test_cron_rebuild_script_rebuilds_verifies_and_reports_by_exit_status(
+    work: Workspace,
+) -> None:
+    def rebuild_index(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "rebuild_index.py"),
+             "--index-dir", str(work.index_dir), *args],
+            cwd=work.logs, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+
+    absent = rebuild_index("--collection", "absent")
+    assert absent.returncode == 4 and "absent" in absent.stderr
+    done = rebuild_index()
+    assert done.returncode == 0, done.stderr
+    assert f"{COLLECTION}: generation 2, 120 documents, 120 chunks, flat dense index" in done.stderr
+    work.assert_serves_exactly(BASE)

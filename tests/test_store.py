@@ -397,3 +397,20 @@ def test_rebuild_can_switch_the_dense_index_type(store: CollectionStore, tmp_pat
     rebuild(runtime, "c", progress=False)
     assert store.manifest("c").dense["kind"] == "hnsw"
     assert verify(settings, "c") == []
+
+
+def test_cli_verify_exits_non_zero_saying_what_is_wrong(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    command = ["index", "verify", "-c", "c", "--index-dir", str(store.index_dir)]
+    assert CliRunner().invoke(app, command).exit_code == 0
+    sparse = store.current_folder("c") / "sparse" / "row_ids.npy"
+    sparse.write_bytes(sparse.read_bytes()[:-8])
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 1
+    assert "problem: sparse/row_ids.npy does not match its checksum" in result.stderr
