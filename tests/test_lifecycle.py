@@ -31,6 +31,7 @@ from qa.models.protocols import Embedder
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CURRENT
+from qa.store.maintenance import stats
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -237,6 +238,8 @@ def test_ingest_killed_while_embedding(work: Workspace) -> None:
     temp = interrupted_temp_generation(work)
     assert not (temp / "manifest.json").exists(), "killed before publishing began"
     assert work.current() == "g000001"
+    described = stats(Settings(index_dir=work.index_dir), COLLECTION)
+    assert described["debris"] == [temp.name] and not described["writer_active"]
     work.verify()
     work.assert_serves_exactly(BASE)
     work.next_run_cleans_up(BASE + extra)

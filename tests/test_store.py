@@ -17,7 +17,7 @@ from qa.store.collection import CollectionStore, check_name
 from qa.store.dense import DensePolicy, FaissIndex
 from qa.store.docstore import StoredChunk
 from qa.store.fusion import SearchHit, blend, deduplicate, fuse
-from qa.store.maintenance import rebuild, verify
+from qa.store.maintenance import rebuild, stats, verify
 from tests.conftest import HashingEmbedder
 
 
@@ -414,3 +414,15 @@ def test_cli_verify_exits_non_zero_saying_what_is_wrong(
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 1
     assert "problem: sparse/row_ids.npy does not match its checksum" in result.stderr
+
+
+def test_stats_tell_a_running_write_from_debris(store: CollectionStore, tmp_path: Path) -> None:
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    settings = Settings(index_dir=store.index_dir)
+    idle = stats(settings, "c")
+    assert (idle["documents"], idle["chunks"], idle["generations"]) == (3, 3, ["g000001"])
+    assert idle["dense"] == {"kind": "flat", "vectors": 3} and not idle["writer_active"]
+    embedder = HashingEmbedder()
+    with store.writer("c", embedder.info, {"max_tokens": 64, "overlap_tokens": 8}):
+        busy = stats(settings, "c")
+        assert busy["writer_active"] and busy["debris"] == []

@@ -180,6 +180,19 @@ class CollectionStore:
     def manifest(self, name: str) -> Manifest:
         return Manifest.read(self.current_folder(name))
 
+    def writer_active(self, name: str) -> bool:
+        """Whether a writer holds the collection's lock now: its `.tmp-` folder is work in
+        progress, not debris."""
+        lock_path = self.path(name) / ".lock"
+        if not lock_path.is_file():
+            return False
+        with lock_path.open("r") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
     @contextmanager
     def writer(
         self, name: str, embedder: EmbedderInfo, chunker: dict[str, object], *, fresh: bool = False

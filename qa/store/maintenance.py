@@ -22,6 +22,7 @@ def stats(settings: Settings, name: str) -> dict[str, Any]:
     folder = store.current_folder(name)
     manifest = Manifest.read(folder)
     root = store.path(name)
+    active = store.writer_active(name)
     return {
         "collection": name,
         "generation": manifest.generation,
@@ -34,7 +35,8 @@ def stats(settings: Settings, name: str) -> dict[str, Any]:
         "built_at": manifest.built_at,
         "path": str(folder),
         "generations": [p.name for p in generation_folders(root)],
-        "debris": sorted(p.name for p in root.glob(".tmp-*")),
+        "writer_active": active,
+        "debris": [] if active else sorted(p.name for p in root.glob(".tmp-*")),
     }
 
 
