@@ -112,7 +112,11 @@ class Settings(BaseSettings):
         default=64, ge=8, le=1024, description="HNSW candidate list while building."
     )
     hnsw_ef_search: int = Field(
-        default=64, ge=1, le=4096, description="HNSW candidate list per query (recall vs speed)."
+        default=512,
+        ge=1,
+        le=4096,
+        description="HNSW candidate list per query. Recall against exact search keeps rising "
+        "up to 512 on 200,000 vectors, at under 1 ms a query (docs/INDEX_LIFECYCLE.md).",
     )
     hnsw_max_deleted: float = Field(
         default=0.2,
