@@ -356,6 +356,46 @@ def eval_retrieval(
         typer.echo(table(results))
 
 
+@eval_app.command("answers")
+def eval_answers(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="covidqa, cmrc2018, clapnq (in $QA_DATA_DIR) or a SQuAD-style .json file."
+        ),
+    ],
+    generator: Annotated[
+        str | None, typer.Option(help="tiny, fast, quality or a local model folder.")
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="minilm, e5-multilingual or a folder [default: auto].")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="A seeded sample of N questions [default: all].")
+    ] = 100,
+    as_json: AsJson = False,
+) -> None:
+    """F1, exact match, refusals, citation precision and latency of whole answers on a QA set.
+
+    The set's corpus is ingested once into the cache folder and reused.
+    """
+    from qa.eval.answers import evaluate_answers, table
+    from qa.eval.datasets import load_dataset
+
+    settings = _settings(generator=generator)
+    try:
+        data = load_dataset(dataset, settings.data_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise InvalidInputError(str(exc)) from exc
+    summary = evaluate_answers(
+        data, settings=settings, embedder=embedder or settings.embedder, limit=limit
+    )
+    if as_json:
+        _emit(summary.as_dict(with_rows=False))
+    else:
+        typer.echo(table([summary]))
+
+
 @models_app.command("prepare")
 def models_prepare(
     generator: Annotated[

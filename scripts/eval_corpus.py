@@ -20,16 +20,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from qa.eval.answers import percentile
 from qa.pipeline import AskPipeline
 from qa.runtime import Runtime
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def main() -> None:
