@@ -164,7 +164,11 @@ class AskPipeline:
         if _REFUSAL_PHRASES.search(text) or not text.strip():
             return None
         embedder = self.runtime.query_embedder(self.runtime.collection(collection))
-        grounder = Grounder(self.runtime.settings.support_threshold, embedder.embed_queries)
+        grounder = Grounder(
+            self.runtime.settings.support_threshold,
+            embedder.embed_queries,
+            embedder.paraphrase_floor,
+        )
         grounding = grounder.run(
             text.strip(), passages, question=question, semantic=language == "en"
         )

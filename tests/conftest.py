@@ -45,6 +45,10 @@ class HashingEmbedder:
     def evidence_floor(self) -> float:
         return 0.3
 
+    @property
+    def paraphrase_floor(self) -> float:
+        return 0.55
+
     def count_tokens(self, text: str) -> int:
         return max(1, len(lexical_tokens(text, unigrams=False)))
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from qa.answer.grounding import Grounder
@@ -140,3 +143,25 @@ def test_numbers_from_the_question_need_no_support() -> None:
     answer = "A mark of 68 is a C (Credit) grade."
     assert not grounder().run(answer, [grades]).found
     assert grounder().run(answer, [grades], question="What grade is a mark of 68?").found
+
+
+def _flat_band_embed(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """Every pair of distinct texts at cosine 0.85: how e5 scores unrelated sentences."""
+    vectors = np.zeros((len(texts), len(texts) + 1), dtype=np.float32)
+    vectors[:, 0] = np.sqrt(0.85)
+    for i in range(len(texts)):
+        vectors[i, i + 1] = np.sqrt(0.15)
+    return vectors
+
+
+def test_semantic_support_uses_the_embedders_own_bar() -> None:
+    unsupported = "Canberra is the capital of Australia."
+    lenient = Grounder(0.55, _flat_band_embed)
+    assert lenient.run(unsupported, PASSAGES).found  # a MiniLM-sized bar passes noise
+    strict = Grounder(0.55, _flat_band_embed, semantic_threshold=0.93)
+    assert not strict.run(unsupported, PASSAGES).found
+    supported = strict.run(
+        "A landlord must not require a bond of more than 4 weeks' rent.", PASSAGES
+    )
+    assert supported.found and supported.sentences[0].support is not None
+    assert supported.sentences[0].support.passage.n == 1

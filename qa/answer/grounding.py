@@ -70,9 +70,20 @@ def _best_quote(sentence_tokens: set[str], passage: Passage) -> tuple[int, int, 
 
 
 class Grounder:
-    def __init__(self, threshold: float, embed: SentenceEmbedder | None = None) -> None:
+    """`threshold` is the share of a sentence's content words a passage must hold;
+    `semantic_threshold` the cosine at which the embedder deems two sentences to say
+    the same thing. Each embedder has its own band (e5 scores unrelated sentences
+    0.8), so the second comes from the embedder, not from one shared constant."""
+
+    def __init__(
+        self,
+        threshold: float,
+        embed: SentenceEmbedder | None = None,
+        semantic_threshold: float | None = None,
+    ) -> None:
         self.threshold = threshold
         self.embed = embed
+        self.semantic_threshold = semantic_threshold or threshold
 
     def _semantic(self, sentence: str, passages: Sequence[Passage]) -> list[tuple[float, int, int]]:
         """Per passage: best cosine of the sentence to one of its sentences, and that span."""
@@ -109,12 +120,14 @@ class Grounder:
             seen = f"{chunk.title}\n{chunk.section or ''}\n{passage.text}"
             if not stated <= numbers(seen):
                 continue
-            lexical = len(tokens & content_tokens(seen)) / len(tokens)
+            # Each signal as a multiple of its own bar, so they compare.
+            lexical = len(tokens & content_tokens(seen)) / len(tokens) / self.threshold
             q_start, q_end, q_score = _best_quote(tokens, passage)
-            if sim > lexical and sim > q_score:
+            semantic_score = sim / self.semantic_threshold
+            if semantic_score > lexical and semantic_score > q_score / self.threshold:
                 q_start, q_end = s_start, s_end
-            score = max(lexical, sim)
-            if score >= self.threshold and (best is None or score > best.score):
+            score = max(lexical, semantic_score)
+            if score >= 1.0 and (best is None or score > best.score):
                 best = Support(passage, score, q_start, q_end)
         return best
 

@@ -36,6 +36,12 @@ class Embedder(Protocol):
         """Cosine below which a passage is no evidence: each model has its own score band."""
         ...
 
+    @property
+    def paraphrase_floor(self) -> float:
+        """Sentence-to-sentence cosine from which two sentences say the same thing:
+        the bar an answer sentence must clear to count as supported by meaning."""
+        ...
+
     def count_tokens(self, text: str) -> int: ...
 
     def embed_passages(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:

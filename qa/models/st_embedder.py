@@ -30,6 +30,7 @@ class SentenceTransformerEmbedder:
         *,
         languages: frozenset[str] = frozenset({"en", "zh"}),
         evidence_floor: float = 0.3,
+        paraphrase_floor: float = 0.55,
         batch_size: int = 32,
     ) -> None:
         from sentence_transformers import SentenceTransformer
@@ -41,6 +42,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._languages = languages
         self._evidence_floor = evidence_floor
+        self._paraphrase_floor = paraphrase_floor
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
             raise ValueError(f"embedder at {folder} does not report its dimension")
@@ -63,6 +65,10 @@ class SentenceTransformerEmbedder:
     @property
     def evidence_floor(self) -> float:
         return self._evidence_floor
+
+    @property
+    def paraphrase_floor(self) -> float:
+        return self._paraphrase_floor
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
