@@ -113,17 +113,23 @@ def is_evidence(
     dense_meaningful: bool,
     min_coverage: float = 0.5,
 ) -> bool:
-    """A passage counts when it is close in meaning or shares most of the question's words.
+    """A passage counts when it names something the question is about and is close
+    in meaning or shares most of the question's words.
 
     Word coverage alone fails on paraphrase; the dense score alone is noise in a
     language the embedder was not trained on (MiniLM on Chinese scores unrelated
-    text 0.3-0.5), so there only coverage counts. The generator and the grounding
-    check then decide whether an answer is actually there.
+    text 0.3-0.5), and a close dense score with none of the question's terms is
+    usually a passage on a neighbouring subject (a visa question matching a
+    library-card passage). The generator and the grounding check then decide
+    whether an answer is actually there.
     """
+    text = f"{hit.chunk.title}\n{hit.chunk.section or ''}\n{hit.chunk.text}"
+    share = coverage(question_terms(question), text)
+    if share == 0.0:
+        return False
     if dense_meaningful and hit.dense_score is not None and hit.dense_score >= min_score:
         return True
-    text = f"{hit.chunk.title}\n{hit.chunk.section or ''}\n{hit.chunk.text}"
-    return coverage(question_terms(question), text) >= min_coverage
+    return share >= min_coverage
 
 
 class AskPipeline:

@@ -59,11 +59,9 @@ def numbers(text: str) -> set[str]:
 # Chinese function and question words: they say what is asked, not what it is about.
 _ZH_STOPWORDS = frozenset(
     """
-    a an the and or but if of to in on at by for with from as is are was were be been being
-    it its this that these those there their they them he she his her you your we our i me my
-    do does did done can could may might must shall should will would not no yes so than then
-    into onto about over under after before within without per any all each every some such
-    what which who whom whose when where why how also only just more most less other
+    什么 怎么 怎样 如何 为什么 为何 哪里 哪儿 哪个 哪些 哪种 哪一 多少 多久 多长 多大 几次 几个
+    是否 能否 可否 可以 能够 需要 应该 应当 必须 是不是 有没有 吗 呢 吧 一个 一些 这个 那个
+    这些 那些 我们 你们 他们 如果 因为 所以 但是 或者 以及 还是 已经 进行 通过 关于 对于
     """.split()
 )
 
