@@ -28,22 +28,31 @@ log = logging.getLogger(__name__)
 
 
 def configure_threads(threads: int) -> None:
-    import torch
-
+    """Importing torch costs about a second: only when a thread count is set, which is
+    only done right before a model loads."""
     if threads > 0:
+        import torch
+
         torch.set_num_threads(threads)
 
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = CollectionStore(settings.index_dir)
+        self.store = CollectionStore(settings.index_dir, settings)
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
         self._generator: Generator | None = None
         self._reranker: Reranker | None = None
         self._collections: dict[str, tuple[Path, Collection]] = {}
-        configure_threads(settings.threads)
+        self._threads_set = False
+
+    def _before_model_load(self) -> None:
+        """Threads are set on the first model load, not at start-up, so that a command
+        that needs no model (an unchanged re-ingest) never imports torch."""
+        if not self._threads_set:
+            configure_threads(self.settings.threads)
+            self._threads_set = True
 
     def embedder(self, spec: str) -> Embedder:
         """The embedder for a setting or a manifest's recorded name, loaded once."""
@@ -52,6 +61,7 @@ class Runtime:
                 name, _ = embedder_folder(spec)
                 if name not in self._embedders:
                     log.info("loading embedder %s", name)
+                    self._before_model_load()
                     self._embedders[name] = load_embedder(
                         spec, batch_size=self.settings.embed_batch_size
                     )
@@ -65,6 +75,7 @@ class Runtime:
         with self._lock:
             if self._reranker is None:
                 log.info("loading reranker %s", self.settings.reranker)
+                self._before_model_load()
                 self._reranker = CrossEncoderReranker(self.settings.reranker)
             return self._reranker
 
@@ -77,6 +88,7 @@ class Runtime:
         with self._lock:
             if self._generator is None:
                 log.info("loading generator %s", self.settings.generator)
+                self._before_model_load()
                 self._generator = load_generator(
                     self.settings.generator,
                     self.settings.cache_dir,
@@ -109,7 +121,7 @@ class Runtime:
         questions against MiniLM's 70%, but embeds about 14x slower)."""
         if self.store.exists(collection):
             recorded = self.store.manifest(collection).embedder["name"]
-            if requested is not None and embedder_folder(requested)[0] != recorded:
+            if requested not in (None, recorded) and embedder_folder(requested)[0] != recorded:
                 raise IndexMismatchError(
                     f"collection {collection!r} was built with embedder {recorded!r}, not "
                     f"{requested!r}; run `qa index rebuild --collection {collection} "
@@ -136,6 +148,11 @@ class Runtime:
         return report
 
     def _ingestor(self, collection: str, embedder: str | None) -> Ingestor:
+        """The embedder loads only once a document needs embedding; a request for another
+        embedder than the collection's is refused at once all the same."""
+        if embedder is not None:
+            self.embedder_spec(collection, embedder, ())
+
         def choose(documents: Sequence[Document]) -> Embedder:
             return self.embedder(self.embedder_spec(collection, embedder, documents))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputE
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.document import Document
 from qa.ingest.pipeline import Ingestor, IngestReport
+from qa.models.protocols import Embedder
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CollectionStore, check_name
@@ -426,3 +428,80 @@ def test_stats_tell_a_running_write_from_debris(store: CollectionStore, tmp_path
     with store.writer("c", embedder.info, {"max_tokens": 64, "overlap_tokens": 8}):
         busy = stats(settings, "c")
         assert busy["writer_active"] and busy["debris"] == []
+
+
+def test_embedder_is_loaded_only_when_a_document_needs_embedding(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    chosen: list[int] = []
+
+    def choose(documents: Sequence[Document]) -> Embedder:
+        chosen.append(len(documents))
+        return HashingEmbedder()
+
+    lazy = Ingestor(store, choose, ChunkerConfig(48, 8), max_file_bytes=1_000_000)
+    lazy.run_documents(_documents(2), "new", IngestReport("new"), progress=False)
+    assert chosen == [2], "a new collection needs the embedder's dimension at once"
+
+    docs = _documents(4)
+    ingestor(store).run_documents(docs, "c", IngestReport("c"), progress=False)
+    chosen.clear()
+    again = IngestReport("c")
+    lazy.run_documents(docs, "c", again, progress=False)
+    removal = IngestReport("c")
+    lazy.run_documents(docs[:3], "c", removal, sync=True, progress=False)
+    assert chosen == [], "neither an unchanged re-ingest nor a removal loads the embedder"
+    assert len(again.unchanged) == 4 and removal.removed == ["d003"]
+    assert store.manifest("c").chunker == {"max_tokens": 64, "overlap_tokens": 8}
+
+    changed = [*docs[:2], Document(id="d002", title="Note 2", text="Record 2 is now about quills.")]
+    report = IngestReport("c")
+    lazy.run_documents(changed, "c", report, progress=False)
+    assert chosen == [3] and report.updated == ["d002"] and report.chunks == 1
+    assert store.manifest("c").chunker == {"max_tokens": 48, "overlap_tokens": 8}
+    assert verify(Settings(index_dir=store.index_dir), "c") == []
+
+
+def test_a_late_chosen_embedder_must_match_the_recorded_one(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    docs = _documents(3)
+    ingestor(store).run_documents(docs, "c", IngestReport("c"), progress=False)
+    live = store.current_folder("c")
+    other = Ingestor(
+        store,
+        lambda _docs: HashingEmbedder(name="other-model"),
+        ChunkerConfig(64, 8),
+        max_file_bytes=1_000_000,
+    )
+    other.run_documents(docs, "c", IngestReport("c"), progress=False)
+    changed = [Document(id="d000", text="Record 0 now mentions chalk.")]
+    with pytest.raises(IndexMismatchError, match="other-model"):
+        other.run_documents(changed, "c", IngestReport("c"), progress=False)
+    assert store.current_folder("c") == live
+
+
+def test_runtime_refuses_another_embedder_even_when_nothing_changed(
+    store: CollectionStore, tmp_path: Path
+) -> None:
+    runtime = Runtime(Settings(index_dir=store.index_dir))
+    runtime.add_embedder(HashingEmbedder())
+    data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
+    runtime.ingest([data], "c", embedder="hashing", progress=False)
+    another = tmp_path / "another-embedder"
+    another.mkdir()
+    with pytest.raises(IndexMismatchError, match="qa index rebuild --collection c"):
+        runtime.ingest([data], "c", embedder=str(another), progress=False)
+
+
+def test_runtime_settings_reach_its_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_KEEP_GENERATIONS", "3")
+    monkeypatch.setenv("QA_DENSE_INDEX", "flat")
+    runtime = Runtime(Settings(index_dir=tmp_path / "idx", keep_generations=1, dense_index="hnsw"))
+    runtime.add_embedder(HashingEmbedder())
+    docs = _documents(3)
+    for n in (2, 3):
+        runtime.ingest_documents(docs[:n], "c", embedder="hashing", progress=False)
+    store = runtime.store
+    assert store.manifest("c").dense["kind"] == "hnsw"
+    assert sorted(p.name for p in store.path("c").iterdir()) == [".lock", "CURRENT", "g000002"]

@@ -77,7 +77,9 @@ EmbedderChoice = Callable[[Sequence[Document]], Embedder]
 
 class Ingestor:
     """Files into a collection. The embedder may be chosen once the documents are
-    loaded (a new collection with CJK text gets the multilingual one)."""
+    loaded (a new collection with CJK text gets the multilingual one); a chosen one
+    is loaded only when a document needs embedding, since loading it takes longer
+    than re-reading and hashing a thousand unchanged files."""
 
     def __init__(
         self,
@@ -89,6 +91,7 @@ class Ingestor:
         batch_size: int = 256,
     ) -> None:
         self.store = store
+        self._given = None if callable(embedder) else embedder
         self._choice = embedder if callable(embedder) else (lambda _docs: embedder)
         self._chunker_config = chunker
         self.max_file_bytes = max_file_bytes
@@ -140,10 +143,27 @@ class Ingestor:
         sync: bool = False,
         progress: bool = True,
     ) -> None:
-        """Documents already in memory (evaluation sets, API records) into a collection."""
-        embedder, chunker = self.use(documents)
-        with self.store.writer(collection, embedder.info, chunker.config.as_dict()) as writer:
-            self.apply(writer, embedder, chunker, documents, report, progress=progress)
+        """Documents already in memory (evaluation sets, API records) into a collection.
+
+        An existing collection's writer is opened with the embedder and chunker its
+        manifest records, so the embedder is chosen and loaded only if some document
+        changed; it must then match the recorded one, as the writer would require."""
+        models = None
+        recorded = self.store.manifest(collection) if self.store.exists(collection) else None
+        if self._given is not None or recorded is None:
+            models = self.use(documents)
+            info, chunker_config = models[0].info, models[1].config.as_dict()
+        else:
+            info, chunker_config = recorded.embedder, recorded.chunker
+        with self.store.writer(collection, info, chunker_config) as writer:
+            changed = self.changes(writer, documents, report)
+            if changed:
+                if models is None:
+                    models = self.use(documents)
+                    if recorded is not None:
+                        recorded.check_embedder(models[0].info)
+                    writer.chunker = models[1].config.as_dict()
+                self.embed(writer, *models, changed, report, progress=progress)
             if sync:
                 present = {d.id for d in documents} | set(report.failed)
                 for document_id in sorted(set(writer.content_hashes()) - present):
@@ -161,18 +181,41 @@ class Ingestor:
         progress: bool,
     ) -> None:
         """Chunk and embed what changed, and put it into the writer's generation."""
+        changed = self.changes(writer, documents, report)
+        self.embed(writer, embedder, chunker, changed, report, progress=progress)
+
+    def changes(
+        self, writer: CollectionWriter, documents: Iterable[Document], report: IngestReport
+    ) -> list[tuple[Document, bool]]:
+        """New or changed documents, each with whether it replaces a stored version;
+        the unchanged ones go into the report."""
         known = writer.content_hashes()
-        pending: list[tuple[Document, list[Chunk]]] = []
+        changed: list[tuple[Document, bool]] = []
         for doc in documents:
             previous = known.get(doc.id)
             if previous == doc.content_hash:
                 report.unchanged.append(doc.id)
-                continue
+            else:
+                changed.append((doc, previous is not None))
+        return changed
+
+    def embed(
+        self,
+        writer: CollectionWriter,
+        embedder: Embedder,
+        chunker: Chunker,
+        changed: Iterable[tuple[Document, bool]],
+        report: IngestReport,
+        *,
+        progress: bool,
+    ) -> None:
+        pending: list[tuple[Document, list[Chunk]]] = []
+        for doc, replaces in changed:
             chunks = chunker.run(doc)
             if not chunks:
                 report.errors.append(f"{doc.id}: no text to index")
                 continue
-            (report.updated if previous else report.added).append(doc.id)
+            (report.updated if replaces else report.added).append(doc.id)
             pending.append((doc, chunks))
         total = sum(len(chunks) for _, chunks in pending)
         report.chunks = total
