@@ -1,6 +1,6 @@
 """Crash safety with real processes: `qa ingest` and `qa index rebuild` killed with SIGKILL
 at distinct moments, a server answering searches through a rebuild, and interrupted
-generator conversions.
+generator joins and conversions.
 
 Kills during embedding are timed from outside: the test watches the child's progress
 output and kills it as embedding starts. The publish steps (renaming the finished
@@ -419,6 +419,79 @@ def test_conversion_waits_for_a_live_converter_instead_of_deleting_its_work(
     waiter.join(timeout=60)
     assert result == [dest] and is_complete(dest)
     assert not temp.exists()
+
+
+# The real `generator_folder` for the tiny preset, stopped once a join has written all of
+# its `.part` file, before the fsync that precedes publishing it: "die" kills the process
+# there, "pause" holds it there (with the lock) until it is killed.
+JOINER = """
+import os, signal, sys
+from pathlib import Path
+from qa.models.registry import generator_folder
+
+cache, action = Path(sys.argv[1]), sys.argv[2]
+fsync = os.fsync
+
+def stop_after_join(fd):
+    path = os.readlink(f"/proc/self/fd/{fd}")
+    if path.endswith(".part"):
+        print(path, flush=True)
+        if action == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
+        sys.stdin.readline()
+    return fsync(fd)
+
+os.fsync = stop_after_join
+generator_folder("tiny", cache)
+"""
+
+
+def joiner(cache: Path, action: str, started: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", JOINER, str(cache), action],
+        cwd=cache.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    started.append(process)
+    return process
+
+
+def joined_part(process: subprocess.Popen[str]) -> Path:
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    assert line, f"the join never reached its end (exit {process.poll()})"
+    return Path(line)
+
+
+def test_join_debris_of_a_killed_process_is_removed_next_time_never_a_live_one(
+    tmp_path: Path, conversions: list[subprocess.Popen[str]]
+) -> None:
+    from qa.models.registry import GENERATOR_PRESETS
+
+    cache = tmp_path / "cache"
+    gguf = cache / "gguf" / f"{GENERATOR_PRESETS['tiny'].sha256[:16]}.gguf"
+    gguf.parent.mkdir(parents=True)
+    gguf.write_bytes(b"joined, then the conversion from it was killed")
+    killed = joiner(cache, "die", conversions)
+    killed_part = joined_part(killed)
+    assert killed.wait(timeout=60) == -signal.SIGKILL
+    assert killed_part.stat().st_size > 0
+
+    live = joiner(cache, "pause", conversions)
+    live_part = joined_part(live)
+    assert not killed_part.exists() and not gguf.exists(), "the next run removed both"
+    assert live_part.is_file() and live_part != killed_part
+
+    waiting = joiner(cache, "pause", conversions)
+    wait_until_someone_waits_for(gguf.parent / f".{gguf.name}.lock")
+    assert live_part.is_file(), "a run waiting for the lock leaves the live join alone"
+    live.kill()
+    live.wait()
+    waiting_part = joined_part(waiting)
+    assert not live_part.exists(), "once its writer is dead, its file is debris"
+    assert sorted(p.name for p in gguf.parent.iterdir()) == [
+        f".{gguf.name}.lock",
+        waiting_part.name,
+    ]
 
 
 def test_cron_rebuild_script_rebuilds_verifies_and_reports_by_exit_status(

@@ -7,6 +7,7 @@ slowly, so they are converted once into a cache keyed by the source sha256.
 
 from __future__ import annotations
 
+import glob
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ def generator_folder(spec: str, cache_dir: Path) -> Path:
 
     import torch
 
-    from qa.models.conversion import convert_gguf, is_complete
+    from qa.models.conversion import conversion_lock, convert_gguf, is_complete
 
     # float16 keeps the dequantised GGUF weights almost exactly (bf16 moved logits by
     # up to 0.125 and changed 2% of greedy tokens) at half the size of float32.
@@ -110,13 +111,31 @@ def generator_folder(spec: str, cache_dir: Path) -> Path:
         return dest
     parts = [p for dist in preset.distributions for p in distribution_files(dist, preset.pattern)]
     gguf = cache_dir / "gguf" / f"{preset.sha256[:16]}.gguf"
-    log.info("joining and verifying %d file(s) of %s", len(parts), preset.label)
-    join_verified(parts, gguf, preset.sha256)
-    try:
-        convert_gguf(gguf, dest, dtype=torch.float16, source_sha256=preset.sha256)
-    finally:
-        gguf.unlink(missing_ok=True)
+    with conversion_lock(gguf):
+        remove_stale_joins(gguf)
+        if is_complete(dest):
+            return dest
+        log.info("joining and verifying %d file(s) of %s", len(parts), preset.label)
+        join_verified(parts, gguf, preset.sha256)
+        try:
+            convert_gguf(gguf, dest, dtype=torch.float16, source_sha256=preset.sha256)
+        finally:
+            gguf.unlink(missing_ok=True)
     return dest
+
+
+def remove_stale_joins(gguf: Path) -> list[Path]:
+    """Remove what a killed process left of joining ``gguf``: a `.part` file (hundreds of
+    MB) or the joined file itself. Call only while holding the `conversion_lock` of
+    ``gguf``, which every join and conversion from it holds: a live one's files are
+    never touched, since it would still hold the lock."""
+    stale = sorted(gguf.parent.glob(f"{glob.escape(gguf.name)}*.part"))
+    if gguf.exists():
+        stale.append(gguf)
+    for path in stale:
+        log.info("removing %s, left by an interrupted model preparation", path)
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def load_generator(spec: str, cache_dir: Path, *, dtype: str = "float32") -> Generator:
