@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qa.answer.grounding import Grounder, Grounding
-from qa.answer.language import Language, detect
+from qa.answer.language import Language, detect, has_cjk
 from qa.answer.prompts import REFUSALS, Passage, build_messages, select_passages
 from qa.retrieval import Retriever, SearchRequest, validate_query
 from qa.runtime import Runtime
@@ -120,12 +120,14 @@ def is_evidence(
     language the embedder was not trained on (MiniLM on Chinese scores unrelated
     text 0.3-0.5), and a close dense score with none of the question's terms is
     usually a passage on a neighbouring subject (a visa question matching a
-    library-card passage). The generator and the grounding check then decide
+    library-card passage); across languages no term can match, so there the
+    multilingual embedder's score decides alone. The generator and the grounding check then decide
     whether an answer is actually there.
     """
     text = f"{hit.chunk.title}\n{hit.chunk.section or ''}\n{hit.chunk.text}"
     share = coverage(question_terms(question), text)
-    if share == 0.0:
+    same_language = (detect(question) == "zh") == has_cjk(hit.chunk.text)
+    if share == 0.0 and same_language:
         return False
     if dense_meaningful and hit.dense_score is not None and hit.dense_score >= min_score:
         return True

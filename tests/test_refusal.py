@@ -39,3 +39,8 @@ def test_the_title_counts_as_passage_text() -> None:
                        dense_meaningful=True)  # fmt: skip
     assert not is_evidence("What does the Westmere act say?", hit(BOND, 0.9), 0.3,
                            dense_meaningful=True)  # fmt: skip
+
+
+def test_across_languages_the_dense_score_decides() -> None:
+    assert is_evidence("How do I get a library card?", hit(CARD, 0.86), 0.85, dense_meaningful=True)
+    assert not is_evidence("How do I get a visa?", hit(CARD, 0.80), 0.85, dense_meaningful=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from qa.models.protocols import ChatMessage
+
+log = logging.getLogger(__name__)
 
 
 class _StopFlag:
@@ -83,12 +86,18 @@ class TransformersGenerator:
 
         worker = threading.Thread(target=run, name=f"generate-{self._name}", daemon=True)
         worker.start()
+        pieces = 0
+        finished = False
         try:
             for piece in streamer:
                 if piece:
+                    pieces += 1
                     yield piece
+            finished = True
         finally:
             stop.event.set()
             worker.join()
+            if not finished:
+                log.info("generation stopped after %d pieces: its reader went away", pieces)
         if errors:
             raise errors[0]
