@@ -77,11 +77,12 @@ def candidates(dataset: str, embedder: str, limit: int | None, cache: Path) -> d
 
 def score(cands: dict[str, Any], method: Method, which: Sequence[int]) -> MetricSummary:
     chunks: dict[int, StoredChunk] = cands["chunks"]
+    tokens: dict[int, set[str]] = cands.setdefault("tokens", {})
     rankings = []
     for i in which:
         fused = method(cands["dense"][i], cands["sparse"][i])
         hits = [SearchHit(chunks[row], s, **v) for row, s, v in fused]  # type: ignore[arg-type]
-        ranked = [h.chunk.document_id for h in deduplicate(hits, DEPTH)]
+        ranked = [h.chunk.document_id for h in deduplicate(hits, DEPTH, tokens)]
         rankings.append((dedupe_ranking(ranked), cands["relevant"][i]))
     return summarize(rankings)
 

@@ -94,10 +94,16 @@ def _token_set(chunk: StoredChunk, cache: dict[int, set[str]]) -> set[str]:
     return found
 
 
-def deduplicate(hits: list[SearchHit], k: int) -> list[SearchHit]:
-    """Keep the best-ranked of passages that mostly overlap (same document) or repeat text."""
+def deduplicate(
+    hits: list[SearchHit], k: int, tokens: dict[int, set[str]] | None = None
+) -> list[SearchHit]:
+    """Keep the best-ranked of passages that mostly overlap (same document) or repeat text.
+
+    `tokens` caches each chunk's token set by row id; evaluations replaying many
+    rankings over one collection share it instead of re-tokenising every time.
+    """
     kept: list[SearchHit] = []
-    tokens: dict[int, set[str]] = {}
+    tokens = {} if tokens is None else tokens
     for hit in hits:
         if not any(_redundant(hit.chunk, other.chunk, tokens) for other in kept):
             kept.append(hit)
