@@ -505,3 +505,14 @@ def test_runtime_settings_reach_its_store(tmp_path: Path, monkeypatch: pytest.Mo
     store = runtime.store
     assert store.manifest("c").dense["kind"] == "hnsw"
     assert sorted(p.name for p in store.path("c").iterdir()) == [".lock", "CURRENT", "g000002"]
+
+
+def test_auto_embedder_goes_multilingual_only_for_a_real_share_of_cjk(tmp_path: Path) -> None:
+    runtime = Runtime(Settings(index_dir=tmp_path))
+    english = Document(
+        "en", "The festival was founded by 宮崎 in Tokyo. " + "Words and more words. " * 200
+    )
+    chinese = Document("zh", "图书的借期为三十天，可续借一次。" * 5)
+    assert runtime.embedder_spec("c", None, [english]) == "minilm"
+    assert runtime.embedder_spec("c", None, [english, chinese]) == "e5-multilingual"
+    assert runtime.embedder_spec("c", "minilm", [english, chinese]) == "minilm"
