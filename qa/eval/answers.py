@@ -116,7 +116,8 @@ def score_answer(query: Query, answer: Answer, chinese: bool) -> tuple[float, fl
         return 0.0, 0.0
     text = _MARKER.sub("", answer.answer)
     if chinese:
-        return char_f1(text, query.answers), float(char_f1(text, query.answers) == 1.0)
+        f1 = char_f1(text, query.answers)
+        return f1, float(f1 == 1.0)
     return token_f1(text, query.answers), exact_match(text, query.answers)
 
 
