@@ -23,6 +23,11 @@ app = typer.Typer(
 eval_app = typer.Typer(help="Measure retrieval and answers on QA datasets.", no_args_is_help=True)
 index_app = typer.Typer(help="Inspect, check and rebuild collections.", no_args_is_help=True)
 models_app = typer.Typer(help="Prepare the packaged offline models.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for `qa serve`: once one exists, every /v1 request needs one.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 app.add_typer(index_app, name="index")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
@@ -254,12 +259,86 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     index_dir: IndexDir = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and the web page."""
+    """Serve the HTTP API (OpenAPI at /docs) and the web page.
+
+    On any address but loopback it refuses to start until an API key exists
+    (`qa keys create`); on loopback without keys it runs open and says so."""
+    import ipaddress
+
     import uvicorn
 
     from qa.api.app import create_app
+    from qa.catalogue import Catalogue
 
-    uvicorn.run(create_app(_settings(index_dir)), host=host, port=port, log_level="info")
+    settings = _settings(index_dir)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not Catalogue(settings.catalogue_path).has_active_keys():
+        raise InvalidInputError(
+            f"refusing to serve on {host} without an API key: anyone on the network could "
+            "read the documents. Create one with `qa keys create --collections '*' "
+            "--role admin`, or bind to 127.0.0.1"
+        )
+    uvicorn.run(create_app(settings, open_allowed=loopback), host=host, port=port, log_level="info")
+
+
+@keys_app.command("create")
+def keys_create(
+    collections: Annotated[
+        str, typer.Option(help="Comma-separated collections the key may use, or '*' for all.")
+    ],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="reader (search, ask), writer (+ upload and delete documents, create "
+            "collections) or admin (+ delete collections)."
+        ),
+    ] = "reader",
+    name: Annotated[str, typer.Option(help="A label for the key, e.g. who holds it.")] = "",
+    index_dir: IndexDir = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from qa.catalogue import ROLES, Catalogue
+
+    if role not in ROLES:
+        raise InvalidInputError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
+    catalogue = Catalogue(_settings(index_dir).catalogue_path)
+    key, token = catalogue.create_key(name, role, collections.split(","))
+    typer.echo(token)
+    typer.echo(
+        f"key {key.id} ({key.role}, collections: {', '.join(key.collections)}); "
+        "store it now, it is not shown again",
+        err=True,
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `qa keys list`).")],
+    index_dir: IndexDir = None,
+) -> None:
+    """Revoke a key at once: the next request made with it gets 401."""
+    from qa.catalogue import Catalogue
+
+    if not Catalogue(_settings(index_dir).catalogue_path).revoke_key(key_id):
+        raise InvalidInputError(f"no active key {key_id!r}")
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("list")
+def keys_list(index_dir: IndexDir = None, as_json: AsJson = False) -> None:
+    """Every key with its role, scope and state (never the key itself)."""
+    from qa.catalogue import Catalogue
+
+    keys = Catalogue(_settings(index_dir).catalogue_path).keys()
+    if as_json:
+        _emit([k.to_dict() for k in keys])
+        return
+    for k in keys:
+        state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
+        typer.echo(f"{k.id}  {k.role:<6}  {','.join(k.collections):<30}  {state}  {k.name}")
 
 
 @index_app.command("stats")

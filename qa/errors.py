@@ -47,3 +47,49 @@ class LoaderError(QAError):
 
     status = 422
     title = "Unreadable document"
+
+
+class UnauthorizedError(QAError):
+    """No API key, or one that is unknown or revoked."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class ForbiddenError(QAError):
+    """A valid key asking for a collection or an action outside its scope."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFoundError(QAError):
+    status = 404
+    title = "Not found"
+
+
+class ConflictError(QAError):
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLargeError(QAError):
+    status = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaTypeError(QAError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class BusyError(QAError):
+    """The generation queue is full: the client should come back later (Retry-After)."""
+
+    status = 503
+    title = "Busy"
+
+
+class RequestTimeoutError(QAError):
+    status = 504
+    title = "Timed out"

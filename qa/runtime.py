@@ -17,7 +17,7 @@ from qa.answer.language import cjk_share
 from qa.errors import IndexMismatchError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.document import Document
-from qa.ingest.pipeline import Ingestor, IngestReport
+from qa.ingest.pipeline import Ingestor, IngestReport, Progress
 from qa.models.protocols import Embedder, Generator
 from qa.models.registry import embedder_folder, load_embedder, load_generator
 from qa.models.reranker import CrossEncoderReranker, Reranker
@@ -141,14 +141,17 @@ class Runtime:
         *,
         embedder: str | None = None,
         progress: bool = True,
+        on_progress: Progress | None = None,
     ) -> IngestReport:
         report = IngestReport(collection)
-        self._ingestor(collection, embedder).run_documents(
+        self._ingestor(collection, embedder, on_progress).run_documents(
             documents, collection, report, progress=progress
         )
         return report
 
-    def _ingestor(self, collection: str, embedder: str | None) -> Ingestor:
+    def _ingestor(
+        self, collection: str, embedder: str | None, on_progress: Progress | None = None
+    ) -> Ingestor:
         """The embedder loads only once a document needs embedding; a request for another
         embedder than the collection's is refused at once all the same."""
         if embedder is not None:
@@ -162,6 +165,7 @@ class Runtime:
             choose,
             ChunkerConfig(self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
             max_file_bytes=self.settings.max_file_bytes,
+            on_progress=on_progress,
         )
 
     def ingest(
@@ -172,7 +176,21 @@ class Runtime:
         embedder: str | None = None,
         sync: bool = False,
         progress: bool = True,
+        on_progress: Progress | None = None,
     ) -> IngestReport:
-        return self._ingestor(collection, embedder).run(
+        return self._ingestor(collection, embedder, on_progress).run(
             paths, collection, sync=sync, progress=progress
         )
+
+    def delete_document(self, collection: str, document_id: str) -> bool:
+        """Remove one document from every index in one new generation; published before
+        this returns, so the next search cannot see it. False if it was not there."""
+        manifest = self.store.manifest(collection)
+        with self.store.writer(collection, manifest.embedder, manifest.chunker) as writer:
+            return writer.delete(document_id)
+
+    def remove_collection(self, collection: str) -> None:
+        self.store.remove(collection)
+        with self._lock:
+            # Not closed: a request in flight may still read it; it goes with its last user.
+            self._collections.pop(collection, None)

@@ -95,6 +95,35 @@ class Settings(BaseSettings):
     context_tokens: int = Field(default=900, ge=128, description="Prompt budget for passages.")
     max_new_tokens: int = Field(default=160, ge=1, le=2048)
 
+    catalogue: Path | None = Field(
+        default=None,
+        description="SQLite file of API keys, ingestion jobs and collections created over "
+        "HTTP [default: catalogue.sqlite in the index dir].",
+    )
+    audit_log: Path | None = Field(
+        default=None,
+        description="JSON-lines audit log of every /v1 request (time, key, route, collection, "
+        "question, returned documents) [default: audit.jsonl in the index dir].",
+    )
+    audit: bool = Field(default=True, description="Write the audit log.")
+    audit_questions: Literal["hash", "text"] = Field(
+        default="hash",
+        description="Record each question as its SHA-256 (default: the log then holds no "
+        "patient or client text) or as the text itself.",
+    )
+    max_upload_bytes: int = Field(
+        default=200_000_000, ge=1024, description="Largest document upload request."
+    )
+    max_upload_files: int = Field(default=200, ge=1, description="Files in one upload.")
+    generation_queue: int = Field(
+        default=8,
+        ge=0,
+        description="Questions that may wait for the generator; one more gets 503 with "
+        "Retry-After instead of piling up.",
+    )
+    request_timeout_s: float = Field(
+        default=180.0, gt=0, description="An answer not finished by then is stopped: 504."
+    )
     max_question_chars: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_file_bytes: int = Field(default=50_000_000, ge=1)
@@ -151,6 +180,14 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
         )
+
+    @property
+    def catalogue_path(self) -> Path:
+        return self.catalogue or self.index_dir / "catalogue.sqlite"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_log or self.index_dir / "audit.jsonl"
 
 
 @lru_cache(maxsize=1)

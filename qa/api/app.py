@@ -8,14 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from qa import __version__
 from qa.api import problems
+from qa.api.deps import StateDep
 from qa.api.limits import BodyLimit
-from qa.api.routes import ask, health, search
+from qa.api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from qa.api.routes import ask, collections, documents, health, jobs, search
 from qa.api.state import AppState
 from qa.settings import Settings, get_settings
 
@@ -24,20 +26,33 @@ log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent.parent / "web"
 
 
-def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
-    """warm=False skips loading models at start (tests of input handling need none)."""
+def create_app(
+    settings: Settings | None = None, *, warm: bool = True, open_allowed: bool = True
+) -> FastAPI:
+    """warm=False skips loading models at start (tests of input handling need none).
+    open_allowed=False (any bind but loopback): never serve /v1 without an API key."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = AppState(settings)
+        state = AppState(settings, open_allowed=open_allowed)
         app.state.qa = state
+        if not state.catalogue.has_active_keys():
+            log.warning(
+                "no API key is configured: /v1 is open to anyone who can reach %s "
+                "(create one with `qa keys create`)",
+                "this loopback address" if open_allowed else "this server",
+            )
+        state.worker.start()
         if warm:
             # Load in the background: /healthz answers at once, /readyz when done.
             threading.Thread(target=state.warm_up, name="warm-up", daemon=True).start()
         else:
             state.ready.set()
-        yield
+        try:
+            yield
+        finally:
+            state.worker.stop()
 
     app = FastAPI(
         title="qa",
@@ -46,7 +61,14 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (health.router, search.router, ask.router):
+    for router in (
+        health.router,
+        search.router,
+        ask.router,
+        collections.router,
+        documents.router,
+        jobs.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
@@ -54,5 +76,16 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     async def page() -> FileResponse:
         return FileResponse(WEB / "index.html")
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    @app.get("/metrics", summary="Prometheus metrics.", tags=["health"])
+    async def metrics(state: StateDep) -> Response:
+        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    def current_metrics() -> Metrics | None:
+        state = getattr(app.state, "qa", None)
+        return state.metrics if state is not None else None
+
+    app.add_middleware(MetricsMiddleware, metrics=current_metrics)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
     return app

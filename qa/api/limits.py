@@ -11,19 +11,21 @@ from qa.api.problems import PROBLEM
 
 
 class BodyLimit:
-    """413 for a body over the limit, whether announced by Content-Length or streamed."""
+    """413 for a body over the limit, whether announced by Content-Length or streamed.
+    Document uploads (paths ending in /documents) get their own, larger limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.json_limit = max_bytes
+        self.upload_limit = max_upload_bytes
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         body = json.dumps(
             {
                 "type": "about:blank",
                 "title": "Payload too large",
                 "status": 413,
-                "detail": f"request body is over the limit of {self.max_bytes} bytes",
+                "detail": f"request body is over the limit of {limit} bytes",
             }
         ).encode()
         await send(
@@ -42,9 +44,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope.get("path", "")
+        limit = self.upload_limit if path.rstrip("/").endswith("/documents") else self.json_limit
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(send, limit)
                 return
         received = 0
         started = False
@@ -54,10 +58,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge(
-                        413, f"request body is over the limit of {self.max_bytes} bytes"
-                    )
+                if received > limit:
+                    raise _TooLarge(413, f"request body is over the limit of {limit} bytes")
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -70,7 +72,7 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, limit)
 
 
 class _TooLarge(HTTPException):

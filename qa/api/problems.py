@@ -20,6 +20,8 @@ PROBLEM = "application/problem+json"
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     headers = {"Retry-After": "5"} if status in (429, 503) else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="qa"'}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 

@@ -69,3 +69,79 @@ class SearchResultOut(BaseModel):
 
 class SearchOut(BaseModel):
     results: list[SearchResultOut]
+
+
+class CollectionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, description="Letters, digits, '_', '-', '.'.")
+    embedder: Literal["auto", "minilm", "e5-multilingual"] | None = Field(
+        default=None,
+        description="[default: the server's setting; auto picks by the language of the "
+        "first documents]. Local model folders are for the CLI only.",
+    )
+
+
+class CollectionOut(BaseModel):
+    name: str
+    documents: int
+    chunks: int
+    embedder: str | None
+    generation: int | None
+    created_at: str | None = None
+
+
+class CollectionsOut(BaseModel):
+    collections: list[CollectionOut]
+
+
+class RecordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=512)
+    text: str = Field(min_length=1)
+    title: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecordsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[RecordIn] = Field(min_length=1)
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    chunks: int
+    characters: int
+    ingested_at: str
+    metadata: dict[str, Any]
+    content_hash: str
+    text: str | None = None
+
+
+class DocumentsOut(BaseModel):
+    documents: list[DocumentOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class JobProgressOut(BaseModel):
+    done: int
+    total: int
+    fraction: float | None
+
+
+class JobOut(BaseModel):
+    id: str
+    collection: str
+    status: Literal["queued", "running", "done", "failed"]
+    files: list[str]
+    progress: JobProgressOut
+    errors: list[str]
+    result: dict[str, Any]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None

@@ -73,6 +73,8 @@ def chunker_for(embedder: Embedder, config: ChunkerConfig) -> Chunker:
 
 
 EmbedderChoice = Callable[[Sequence[Document]], Embedder]
+Progress = Callable[[int, int], None]
+"""Called with (chunks embedded, chunks to embed) as an ingestion goes."""
 
 
 class Ingestor:
@@ -89,6 +91,7 @@ class Ingestor:
         *,
         max_file_bytes: int,
         batch_size: int = 256,
+        on_progress: Progress | None = None,
     ) -> None:
         self.store = store
         self._given = None if callable(embedder) else embedder
@@ -96,6 +99,7 @@ class Ingestor:
         self._chunker_config = chunker
         self.max_file_bytes = max_file_bytes
         self.batch_size = batch_size
+        self.on_progress = on_progress
 
     def use(self, documents: Sequence[Document]) -> tuple[Embedder, Chunker]:
         embedder = self._choice(documents)
@@ -219,6 +223,15 @@ class Ingestor:
             pending.append((doc, chunks))
         total = sum(len(chunks) for _, chunks in pending)
         report.chunks = total
+        done = 0
+
+        def advance(count: int) -> None:
+            nonlocal done
+            done += count
+            bar.update(count)
+            if self.on_progress is not None:
+                self.on_progress(done, total)
+
         with tqdm(
             total=total, unit="chunk", desc=f"embedding {writer.name}", disable=not progress
         ) as bar:
@@ -228,23 +241,22 @@ class Ingestor:
                 batch.append((doc, chunks))
                 size += len(chunks)
                 if size >= self.batch_size:
-                    _embed_batch(writer, embedder, batch, bar)
+                    advance(_embed_batch(writer, embedder, batch))
                     batch, size = [], 0
-            _embed_batch(writer, embedder, batch, bar)
+            advance(_embed_batch(writer, embedder, batch))
 
 
 def _embed_batch(
     writer: CollectionWriter,
     embedder: Embedder,
     batch: list[tuple[Document, list[Chunk]]],
-    bar: tqdm,
-) -> None:
+) -> int:
     if not batch:
-        return
+        return 0
     texts = [embedding_text(doc, c) for doc, chunks in batch for c in chunks]
     vectors = embedder.embed_passages(texts)
     offset = 0
     for doc, chunks in batch:
         writer.put(doc, chunks, vectors[offset : offset + len(chunks)])
         offset += len(chunks)
-    bar.update(len(texts))
+    return len(texts)

@@ -193,6 +193,20 @@ class CollectionStore:
                 return True
             return False
 
+    def remove(self, name: str) -> None:
+        """Delete a collection: renamed out of sight under the writer lock (atomic: it
+        is listed whole or not at all), then its files are deleted."""
+        root = self.path(name)
+        if not self.exists(name):
+            raise CollectionNotFoundError(f"collection {name!r} does not exist")
+        with (root / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            doomed = Path(tempfile.mkdtemp(prefix=f".removed-{name}-", dir=self.index_dir))
+            os.rename(root, doomed / name)
+            _fsync_dir(self.index_dir)
+        shutil.rmtree(doomed, ignore_errors=True)
+        log.info("removed collection %s", name)
+
     @contextmanager
     def writer(
         self, name: str, embedder: EmbedderInfo, chunker: dict[str, object], *, fresh: bool = False

@@ -126,6 +126,35 @@ class DocStore:
         )
         return row_ids
 
+    def document_summaries(
+        self, offset: int = 0, limit: int | None = None, document_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Documents as listed over HTTP: id, title, chunk count, metadata, ingested-at."""
+        where, params = ("WHERE d.id = ?", [document_id]) if document_id is not None else ("", [])
+        rows = self._db.execute(
+            "SELECT d.id, d.title, d.metadata, d.source, d.ingested_at, d.content_hash, "
+            "LENGTH(d.text), (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) "
+            f"FROM documents d {where} ORDER BY d.id LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, offset],
+        )
+        return [
+            {
+                "id": r[0],
+                "title": r[1],
+                "metadata": json.loads(r[2]),
+                "source": r[3],
+                "ingested_at": r[4],
+                "content_hash": r[5],
+                "characters": r[6],
+                "chunks": r[7],
+            }
+            for r in rows
+        ]
+
+    def document_text(self, document_id: str) -> str | None:
+        row = self._db.execute("SELECT text FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def documents(self) -> Iterator[Document]:
         for row in self._db.execute(
             "SELECT id, title, text, metadata, pages, sections, source FROM documents ORDER BY id"

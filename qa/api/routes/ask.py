@@ -1,20 +1,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 
-import anyio.to_thread
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
+from qa.api.answering import AnswerStream
 from qa.api.deps import StateDep
 from qa.api.schemas import AnswerOut, AskBody
+from qa.api.security import KeyDep, authorize
 from qa.errors import QAError
-from qa.pipeline import Answer
 
 router = APIRouter(prefix="/v1", tags=["ask"])
-
-_DONE = object()
 
 
 def _sse(event: str, data: object) -> str:
@@ -27,34 +26,32 @@ def _sse(event: str, data: object) -> str:
     response_model=AnswerOut,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def ask(body: AskBody, state: StateDep) -> AnswerOut | StreamingResponse:
-    pipeline = state.pipeline
+async def ask(body: AskBody, state: StateDep, key: KeyDep) -> AnswerOut | StreamingResponse:
+    authorize(key, body.collection, "reader")
+    stream = await AnswerStream.open(
+        state,
+        body.question,
+        body.collection,
+        body.k,
+        body.filters,
+        key=key,
+        route="/v1/ask",
+    )
     if not body.stream:
-        answer = await state.run_generation(
-            lambda: pipeline.ask(body.question, body.collection, body.k, body.filters)
-        )
+        answer = await stream.answer()
         return AnswerOut.model_validate(answer.to_dict())
 
-    items: Generator[str | Answer, None, None] = pipeline.stream(
-        body.question, body.collection, body.k, body.filters
-    )
-    # Pull the first item before answering, so bad input still gets a problem response.
-    first = await state.run_generation(lambda: next(items, _DONE))
-
     async def events() -> AsyncIterator[str]:
-        item = first
         try:
-            while item is not _DONE:
-                if isinstance(item, Answer):
-                    yield _sse("answer", item.to_dict())
-                else:
+            async for item in stream:
+                if isinstance(item, str):
                     yield _sse("token", {"text": item})
-                item = await state.run_generation(lambda: next(items, _DONE))
+                else:
+                    yield _sse("answer", item.to_dict())
         except QAError as exc:
             yield _sse("error", {"status": exc.status, "title": exc.title, "detail": exc.detail})
-        finally:
-            # A client that goes away closes this generator; closing the pipeline's
-            # iterator trips the generator's stop flag and frees the CPU.
-            await anyio.to_thread.run_sync(items.close)
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    # The background task frees the queue place even if the body never starts.
+    return StreamingResponse(
+        events(), media_type="text/event-stream", background=BackgroundTask(stream.close)
+    )

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path, PurePath
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from qa.api.deps import StateDep
+from qa.api.schemas import DocumentOut, DocumentsOut, JobOut, RecordsBody
+from qa.api.security import KeyDep, authorize
+from qa.api.state import AppState
+from qa.catalogue import ApiKey
+from qa.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from qa.ingest import loaders
+from qa.jobs import RECORDS_FILE
+
+router = APIRouter(prefix="/v1/collections/{collection}/documents", tags=["documents"])
+
+_COPY_CHUNK = 1 << 20
+
+
+def _spool(state: AppState) -> Path:
+    root = state.settings.index_dir / ".spool"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="upload-", dir=root))
+
+
+def _file_name(upload: UploadFile) -> str:
+    """The document id of an uploaded file: its base name, as `qa ingest FILE` would."""
+    raw = (upload.filename or "").replace("\\", "/")
+    name = PurePath(raw).name.strip()
+    if not name or name.startswith("."):
+        raise InvalidInputError(f"files: every file needs a name; got {upload.filename!r}")
+    return name
+
+
+async def _save_files(request: Request, state: AppState, spool: Path) -> list[str]:
+    limit = state.settings.max_upload_files
+    try:
+        form = await request.form(max_files=limit, max_fields=limit)
+    except MultiPartException as exc:
+        message = str(exc.message)
+        if "Too many files" in message:
+            raise PayloadTooLargeError(
+                f"too many files in one upload: the limit is {limit}"
+            ) from None
+        raise InvalidInputError(f"malformed multipart body: {message}") from None
+    try:
+        uploads = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
+        others = [k for k, v in form.multi_items() if k != "files" or not isinstance(v, UploadFile)]
+        if others:
+            raise InvalidInputError(
+                f"unexpected form field(s) {sorted(set(others))}: send the documents as 'files'"
+            )
+        if not uploads:
+            raise InvalidInputError("files: the upload holds no file (use the field name 'files')")
+        names: list[str] = []
+        for upload in uploads:
+            name = _file_name(upload)
+            if name in names:
+                raise InvalidInputError(f"files: {name!r} appears twice in one upload")
+            if not loaders.supported(Path(name)):
+                supported = ", ".join(sorted(loaders.LOADERS))
+                raise UnsupportedMediaTypeError(
+                    f"{name}: unsupported file type (supported: {supported})"
+                )
+            if upload.size == 0:
+                raise InvalidInputError(f"{name}: file is empty")
+            with (spool / name).open("wb") as out:
+                while chunk := await upload.read(_COPY_CHUNK):
+                    out.write(chunk)
+            names.append(name)
+        return names
+    finally:
+        await form.close()
+
+
+def _save_records(body: bytes, spool: Path) -> list[str]:
+    try:
+        records = RecordsBody.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    ids = [r.id for r in records.records]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise InvalidInputError(f"records: duplicate id(s) {duplicates[:5]}")
+    with (spool / RECORDS_FILE).open("w", encoding="utf-8") as out:
+        for record in records.records:
+            out.write(json.dumps(record.model_dump(), ensure_ascii=False) + "\n")
+    return ids
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Upload documents; they are ingested by a background job.",
+    description="multipart/form-data with one or more `files` (.txt .md .html .pdf .docx "
+    '.jsonl), or JSON `{"records": [{"id", "text", "title"?, "metadata"?}]}`. Answers 202 '
+    "with the job; follow it at `GET /v1/jobs/{id}`.",
+)
+async def upload(
+    collection: str, request: Request, state: StateDep, key: KeyDep, response: Response
+) -> JobOut:
+    authorize(key, collection, "writer")
+    state.has_documents(collection)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    spool = _spool(state)
+    try:
+        if content_type == "multipart/form-data":
+            files = await _save_files(request, state, spool)
+        elif content_type == "application/json":
+            files = _save_records(await request.body(), spool)
+        else:
+            raise UnsupportedMediaTypeError(
+                f"content type {content_type or 'none'!r}: send multipart/form-data files "
+                "or application/json records"
+            )
+    except BaseException:
+        shutil.rmtree(spool, ignore_errors=True)
+        raise
+    job = state.catalogue.create_job(collection, spool, files, key.id if key else None)
+    state.worker.notify()
+    state.audit.record(
+        key=key,
+        route="/v1/collections/{collection}/documents",
+        collection=collection,
+        documents=files,
+    )
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobOut.model_validate(job.to_dict())
+
+
+def _summaries(
+    state: AppState, collection: str, offset: int, limit: int | None, document_id: str | None
+) -> tuple[list[dict[str, object]], int]:
+    if not state.has_documents(collection):
+        return [], 0
+    opened = state.runtime.collection(collection)
+    rows = opened.docstore.document_summaries(offset, limit, document_id)
+    return rows, opened.manifest.documents
+
+
+@router.get("", summary="The collection's documents, a page at a time.")
+async def list_documents(
+    collection: str,
+    state: StateDep,
+    key: KeyDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DocumentsOut:
+    authorize(key, collection, "reader")
+    rows, total = await anyio.to_thread.run_sync(
+        lambda: _summaries(state, collection, offset, limit, None)
+    )
+    return DocumentsOut.model_validate(
+        {"documents": rows, "total": total, "offset": offset, "limit": limit}
+    )
+
+
+def _one(state: AppState, collection: str, document_id: str) -> DocumentOut:
+    rows, _ = _summaries(state, collection, 0, 1, document_id)
+    if not rows:
+        raise NotFoundError(f"document {document_id!r} is not in collection {collection!r}")
+    opened = state.runtime.collection(collection)
+    text = opened.docstore.document_text(document_id)
+    return DocumentOut.model_validate({**rows[0], "text": text})
+
+
+@router.get("/{document_id:path}", summary="One document, with its text.")
+async def get_document(
+    collection: str, document_id: str, state: StateDep, key: KeyDep
+) -> DocumentOut:
+    authorize(key, collection, "reader")
+    return await anyio.to_thread.run_sync(lambda: _one(state, collection, document_id))
+
+
+def _delete(state: AppState, collection: str, document_id: str, key: ApiKey | None) -> None:
+    if not state.has_documents(collection) or not state.runtime.delete_document(
+        collection, document_id
+    ):
+        raise NotFoundError(f"document {document_id!r} is not in collection {collection!r}")
+    state.audit.record(
+        key=key,
+        route="/v1/collections/{collection}/documents/{document_id}",
+        collection=collection,
+        documents=[document_id],
+    )
+
+
+@router.delete(
+    "/{document_id:path}",
+    status_code=204,
+    summary="Remove a document from every index; published before the response.",
+)
+async def delete_document(
+    collection: str, document_id: str, state: StateDep, key: KeyDep
+) -> Response:
+    authorize(key, collection, "writer")
+    await anyio.to_thread.run_sync(lambda: _delete(state, collection, document_id, key))
+    return Response(status_code=204)

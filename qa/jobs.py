@@ -1,0 +1,115 @@
+"""Background ingestion: uploads are spooled to disk and recorded as queued jobs in the
+catalogue; a worker thread claims them one at a time (embedding saturates the CPU, so
+two at once would only each take twice as long), ingests, records progress and the
+outcome per file, and removes the spool.
+
+The job table lives in the catalogue rather than in memory so that a job's status
+outlives the request that made it, and a restarted server reports what it lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from qa.catalogue import Catalogue, Job, JobStatus
+from qa.errors import QAError
+from qa.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+RECORDS_FILE = "records.jsonl"
+"""The spool name of records posted as JSON: one of the formats `qa ingest` reads."""
+
+
+class JobWorker:
+    def __init__(self, runtime: Runtime, catalogue: Catalogue, *, poll_s: float = 1.0) -> None:
+        self.runtime = runtime
+        self.catalogue = catalogue
+        self.poll_s = poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        lost = self.catalogue.fail_interrupted_jobs()
+        if lost:
+            log.warning("%d ingestion job(s) were interrupted by the last shutdown", lost)
+        self._thread = threading.Thread(target=self._loop, name="ingest-worker", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            job = self.catalogue.claim_next_job()
+            if job is None:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+                continue
+            self.run(job)
+
+    def run(self, job: Job) -> None:
+        started = time.perf_counter()
+        spool = Path(job.spool)
+        log.info("job %s: ingesting %d file(s) into %s", job.id, len(job.files), job.collection)
+        _, requested = self.catalogue.collection_embedder(job.collection)
+        if requested == "auto" or self.runtime.store.exists(job.collection):
+            requested = None
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            if done == total or time.monotonic() - last > 0.5:
+                last = time.monotonic()
+                self.catalogue.job_progress(job.id, done, total)
+
+        try:
+            report = self.runtime.ingest(
+                [spool],
+                job.collection,
+                embedder=requested,
+                progress=False,
+                on_progress=progress,
+            )
+        except QAError as exc:
+            self.catalogue.finish_job(job.id, "failed", [exc.detail], {})
+            log.warning("job %s failed: %s", job.id, exc.detail)
+            return
+        except Exception as exc:
+            self.catalogue.finish_job(job.id, "failed", [f"internal error: {exc}"], {})
+            log.exception("job %s failed", job.id)
+            return
+        finally:
+            shutil.rmtree(spool, ignore_errors=True)
+        result = {
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": report.skipped,
+            "failed": report.failed,
+            "chunks": report.chunks,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        ingested = report.added or report.updated or report.unchanged
+        status: JobStatus = "done" if ingested or not report.errors else "failed"
+        self.catalogue.finish_job(job.id, status, report.errors, result)
+        log.info(
+            "job %s %s: %d added, %d updated, %d unchanged, %d error(s)",
+            job.id,
+            status,
+            len(report.added),
+            len(report.updated),
+            len(report.unchanged),
+            len(report.errors),
+        )
