@@ -392,6 +392,47 @@ def index_rebuild(
     )
 
 
+@index_app.command("export")
+def index_export(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the export to.")],
+    collection: Collection = "default",
+    index_dir: IndexDir = None,
+) -> None:
+    """Write a collection's documents, chunks and vectors to a folder (no re-embedding)."""
+    from qa.store.backend import open_store
+    from qa.store.transfer import export_collection
+
+    summary = export_collection(open_store(_settings(index_dir)), collection, out)
+    typer.echo(
+        f"{collection}: exported {summary['documents']} documents, {summary['chunks']} chunks "
+        f"to {out}"
+    )
+
+
+@index_app.command("import")
+def index_import(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `qa index export`.")],
+    collection: Collection = "default",
+    index_dir: IndexDir = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="faiss or milvus [default: $QA_VECTOR_BACKEND or faiss]."),
+    ] = None,
+) -> None:
+    """Replace a collection with an export, in any backend, without re-embedding."""
+    from qa.store.backend import open_store
+    from qa.store.transfer import import_collection
+
+    if backend not in (None, "faiss", "milvus"):
+        raise InvalidInputError(f"--backend {backend!r}: use faiss or milvus")
+    settings = _settings(index_dir, vector_backend=backend)
+    summary = import_collection(open_store(settings), folder, collection)
+    typer.echo(
+        f"{collection}: imported {summary['documents']} documents, {summary['chunks']} chunks "
+        f"into {settings.vector_backend}"
+    )
+
+
 @eval_app.command("retrieval")
 def eval_retrieval(
     dataset: Annotated[

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from qa.answer.language import cjk_share
 from qa.errors import IndexMismatchError
@@ -22,7 +23,8 @@ from qa.models.protocols import Embedder, Generator
 from qa.models.registry import embedder_folder, load_embedder, load_generator
 from qa.models.reranker import CrossEncoderReranker, Reranker
 from qa.settings import Settings
-from qa.store.collection import Collection, CollectionStore
+from qa.store.backend import CollectionReader, Store, open_store
+from qa.store.collection import CollectionStore
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,12 @@ def configure_threads(threads: int) -> None:
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = CollectionStore(settings.index_dir, settings)
+        self.store: Store = open_store(settings)
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
         self._generator: Generator | None = None
         self._reranker: Reranker | None = None
-        self._collections: dict[str, tuple[Path, Collection]] = {}
+        self._collections: dict[str, tuple[object, CollectionReader]] = {}
         self._threads_set = False
 
     def _before_model_load(self) -> None:
@@ -96,18 +98,18 @@ class Runtime:
                 )
             return self._generator
 
-    def collection(self, name: str) -> Collection:
+    def collection(self, name: str) -> CollectionReader:
         """The live generation, reopened if a writer has published a newer one."""
-        folder = self.store.current_folder(name)
+        version = self.store.version(name)
         with self._lock:
             cached = self._collections.get(name)
-            if cached is not None and cached[0] == folder:
+            if cached is not None and cached[0] == version:
                 return cached[1]
             opened = self.store.open(name)
-            self._collections[name] = (folder, opened)
+            self._collections[name] = (version, opened)
             return opened
 
-    def query_embedder(self, collection: Collection) -> Embedder:
+    def query_embedder(self, collection: CollectionReader) -> Embedder:
         embedder = self.embedder(collection.manifest.embedder["name"])
         collection.manifest.check_embedder(embedder.info)
         return embedder
@@ -161,7 +163,7 @@ class Runtime:
             return self.embedder(self.embedder_spec(collection, embedder, documents))
 
         return Ingestor(
-            self.store,
+            cast(CollectionStore, self.store),  # the Milvus store has the same interface
             choose,
             ChunkerConfig(self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
             max_file_bytes=self.settings.max_file_bytes,

@@ -165,6 +165,33 @@ class Settings(BaseSettings):
         "hidden tombstones until they exceed this fraction, then the graph is rebuilt.",
     )
 
+    vector_backend: Literal["faiss", "milvus"] = Field(
+        default="faiss",
+        description="Where collections live: 'faiss' (generations of files in the index dir, "
+        "one machine) or 'milvus' (a Milvus server shared by any number of replicas; see "
+        "docs/SCALING.md).",
+    )
+    milvus_uri: str = Field(
+        default="http://127.0.0.1:19530",
+        description="With vector_backend='milvus': the server (http://host:19530) or a local "
+        "Milvus Lite data path ending in .db (embedded, one process).",
+    )
+    milvus_token: str = Field(
+        default="", description="Milvus credentials ('user:password' or an API key), if any."
+    )
+    milvus_namespace: str = Field(
+        default="qa",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
+        description="Prefix of every Milvus collection this deployment owns, so that several "
+        "deployments (or test runs) can share one Milvus.",
+    )
+    milvus_analyzer: Literal["standard", "whitespace"] = Field(
+        default="standard",
+        description="Milvus tokenizer for full-text BM25 over our pre-tokenised text: "
+        "'whitespace' on a Milvus server (2.5+), 'standard' on Milvus Lite (it has no "
+        "whitespace tokenizer; on space-separated tokens both split alike).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

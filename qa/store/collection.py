@@ -31,7 +31,7 @@ from qa.models.packages import sha256_file
 from qa.models.protocols import EmbedderInfo, Vectors
 from qa.settings import Settings
 from qa.store.dense import DENSE_FILE, DensePolicy, FaissIndex
-from qa.store.docstore import DocStore, FilterValue
+from qa.store.docstore import DocStore, FilterValue, StoredChunk
 from qa.store.fusion import Fusion, SearchHit, SearchMode, blend, deduplicate, fuse
 from qa.store.manifest import MANIFEST, Manifest
 from qa.store.sparse import SparseIndex
@@ -91,6 +91,17 @@ class Collection:
 
     def close(self) -> None:
         self.docstore.close()
+
+    def export(self) -> Iterator[tuple[Document, list[StoredChunk], Vectors]]:
+        """Every document with its chunks (in ordinal order) and their vectors."""
+        ids, matrix = self.dense.live()
+        position = {int(row): i for i, row in enumerate(ids)}
+        by_document: dict[str, list[StoredChunk]] = {}
+        for chunk in self.docstore.chunks_by_row_ids(self.docstore.chunk_row_ids()).values():
+            by_document.setdefault(chunk.document_id, []).append(chunk)
+        for doc in self.docstore.documents():
+            chunks = sorted(by_document.get(doc.id, []), key=lambda c: c.ordinal)
+            yield doc, chunks, matrix[[position[c.row_id] for c in chunks]]
 
     def search(
         self,
@@ -179,6 +190,10 @@ class CollectionStore:
 
     def manifest(self, name: str) -> Manifest:
         return Manifest.read(self.current_folder(name))
+
+    def version(self, name: str) -> object:
+        """Changes whenever a writer publishes: the live generation's folder."""
+        return self.current_folder(name)
 
     def writer_active(self, name: str) -> bool:
         """Whether a writer holds the collection's lock now: its `.tmp-` folder is work in

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from qa.errors import QAError
 from qa.models.packages import sha256_file
 from qa.settings import Settings
-from qa.store.collection import CURRENT, CollectionStore, generation_folders
+from qa.store.collection import CURRENT, CollectionStore, CollectionWriter, generation_folders
 from qa.store.docstore import DocStore
 from qa.store.manifest import Manifest
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 
 def stats(settings: Settings, name: str) -> dict[str, Any]:
+    if settings.vector_backend == "milvus":
+        return _milvus_stats(settings, name)
     store = CollectionStore(settings.index_dir, settings)
     folder = store.current_folder(name)
     manifest = Manifest.read(folder)
@@ -40,9 +42,46 @@ def stats(settings: Settings, name: str) -> dict[str, Any]:
     }
 
 
+def _milvus_stats(settings: Settings, name: str) -> dict[str, Any]:
+    from qa.store.milvus import MilvusStore
+
+    manifest = MilvusStore(settings).manifest(name)
+    return {
+        "collection": name,
+        "generation": manifest.generation,
+        "documents": manifest.documents,
+        "chunks": manifest.chunks,
+        "dense": manifest.dense,
+        "embedder": manifest.embedder,
+        "chunker": manifest.chunker,
+        "built_at": manifest.built_at,
+        "milvus_uri": settings.milvus_uri,
+    }
+
+
+def _milvus_verify(settings: Settings, name: str) -> list[str]:
+    from qa.store.milvus import MilvusStore
+
+    try:
+        collection = MilvusStore(settings).open(name)
+    except QAError as exc:
+        return [exc.detail]
+    manifest = collection.manifest
+    documents, chunks = collection.docstore.counts()
+    problems = []
+    if (documents, chunks) != (manifest.documents, manifest.chunks):
+        problems.append(
+            f"Milvus holds {documents} documents and {chunks} chunks, the manifest says "
+            f"{manifest.documents} and {manifest.chunks}"
+        )
+    return problems
+
+
 def verify(settings: Settings, name: str) -> list[str]:
     """Everything that disagrees between the manifest, the docstore, the dense and the
     sparse index of the live generation."""
+    if settings.vector_backend == "milvus":
+        return _milvus_verify(settings, name)
     store = CollectionStore(settings.index_dir, settings)
     try:
         folder = store.current_folder(name)
@@ -102,10 +141,10 @@ def rebuild(
     from qa.ingest.pipeline import Ingestor, IngestReport
 
     settings = runtime.settings
-    store = CollectionStore(settings.index_dir, settings)
+    store = runtime.store  # FAISS or Milvus, as the settings say
     model = runtime.embedder(embedder or store.manifest(name).embedder["name"])
     ingestor = Ingestor(
-        store,
+        cast(CollectionStore, store),  # the Milvus store has the same interface
         model,
         ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens),
         max_file_bytes=settings.max_file_bytes,
@@ -115,6 +154,8 @@ def rebuild(
     _, chunker = ingestor.use([])
     with store.writer(name, model.info, chunker.config.as_dict(), fresh=True) as writer:
         documents = writer.stored_documents()
-        ingestor.apply(writer, model, chunker, documents, report, progress=progress)
+        ingestor.apply(
+            cast(CollectionWriter, writer), model, chunker, documents, report, progress=progress
+        )
     report.seconds = time.perf_counter() - started
     return report

@@ -1,0 +1,128 @@
+"""What the retriever, the ingest pipeline and the API need of a collection store, and
+the factory that picks the backend from settings.
+
+Two backends sit behind these Protocols: `faiss` (qa.store.collection: generations of
+files under the index dir, one machine, the embedded default) and `milvus`
+(qa.store.milvus: one Milvus shared by any number of stateless replicas). Nothing
+but `vector_backend` and `milvus_uri` chooses between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from qa.ingest.chunking import Chunk
+from qa.ingest.document import Document
+from qa.models.protocols import EmbedderInfo, Vectors
+from qa.settings import Settings
+from qa.store.docstore import FilterValue, StoredChunk
+from qa.store.fusion import Fusion, SearchHit, SearchMode
+from qa.store.manifest import Manifest
+
+
+class DocumentView(Protocol):
+    """The documents of an opened collection, as listed over HTTP."""
+
+    def document_summaries(
+        self, offset: int = 0, limit: int | None = None, document_id: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def document_text(self, document_id: str) -> str | None: ...
+
+    def documents(self) -> Iterator[Document]: ...
+
+
+class CollectionReader(Protocol):
+    """One opened collection: read-only, safe to share between threads."""
+
+    manifest: Manifest
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def docstore(self) -> DocumentView: ...
+
+    def search(
+        self,
+        query: str,
+        vector: Vectors | None,
+        k: int,
+        filters: Mapping[str, FilterValue] | None = None,
+        *,
+        mode: SearchMode = "hybrid",
+        fusion: Fusion = "blend",
+        alpha: float = 0.6,
+        candidates: int = 50,
+    ) -> list[SearchHit]: ...
+
+    def export(self) -> Iterator[tuple[Document, list[StoredChunk], Vectors]]:
+        """Every document with its chunks (in ordinal order) and their vectors."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Writer(Protocol):
+    name: str
+    chunker: dict[str, object]
+    changed: bool
+
+    def content_hashes(self) -> dict[str, str]: ...
+
+    def stored_documents(self) -> list[Document]: ...
+
+    def delete(self, document_id: str) -> bool: ...
+
+    def put(self, doc: Document, chunks: Sequence[Chunk], vectors: Vectors) -> None: ...
+
+
+class Store(Protocol):
+    settings: Settings
+
+    def names(self) -> list[str]: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def manifest(self, name: str) -> Manifest: ...
+
+    def version(self, name: str) -> object:
+        """A token that changes whenever a writer publishes: readers reopen on change."""
+        ...
+
+    def open(self, name: str) -> CollectionReader: ...
+
+    def writer(
+        self, name: str, embedder: EmbedderInfo, chunker: dict[str, object], *, fresh: bool = False
+    ) -> AbstractContextManager[Writer]: ...
+
+    def remove(self, name: str) -> None: ...
+
+
+def open_store(settings: Settings) -> Store:
+    """The collection store the settings name: FAISS files under `index_dir`, or Milvus."""
+    if settings.vector_backend == "milvus":
+        from qa.store.milvus import MilvusStore
+
+        return MilvusStore(settings)
+    from qa.store.collection import CollectionStore
+
+    return CollectionStore(settings.index_dir, settings)
+
+
+def chunk_of(stored: StoredChunk) -> Chunk:
+    """The chunk a stored one was made from (for moving it to another store)."""
+    return Chunk(
+        document_id=stored.document_id,
+        ordinal=stored.ordinal,
+        start=stored.start,
+        end=stored.end,
+        text=stored.text,
+        page=stored.page,
+        section=stored.section,
+    )

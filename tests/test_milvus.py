@@ -1,0 +1,439 @@
+"""The Milvus backend: the same store and retrieval tests against FAISS, Milvus Lite
+embedded (a .db path) and a `milvus-lite server` process on loopback (the network
+path a Milvus cluster takes); export/import between backends; filter expressions."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputError
+from qa.ingest.chunking import ChunkerConfig
+from qa.ingest.pipeline import Ingestor
+from qa.retrieval import Retriever, SearchRequest
+from qa.runtime import Runtime
+from qa.settings import Settings
+from qa.store.backend import Store, open_store
+from qa.store.collection import CollectionStore
+from qa.store.maintenance import rebuild
+from qa.store.milvus import filter_expression, lexical_text, literal
+from tests.conftest import HashingEmbedder
+
+RECORDS: list[dict[str, object]] = [
+    {"id": "bond", "title": "Bonds", "text": "The maximum bond is four weeks of rent.",
+     "metadata": {"domain": "legal", "year": 2024}},
+    {"id": "dose", "title": "Dosage", "text": "Adults take one or two tablets every six hours.",
+     "metadata": {"domain": "medical"}},
+    {"id": "loan", "title": "借阅", "text": "每证最多可同时借阅图书10册。借期为30天。",
+     "metadata": {"domain": "library"}},
+    {"id": "quote", "title": "Quotes", "text": "Tenants may keep one cat and one dog.",
+     "metadata": {"domain": 'le"gal\\ or 1==1', "year": 2023}},
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _milvus_ready(uri: str) -> str | None:
+    """None when a client can list collections, else why not."""
+    try:
+        from pymilvus import MilvusClient
+
+        MilvusClient(uri=uri, timeout=5).list_collections()
+        return None
+    except Exception as exc:
+        return str(exc)
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`milvus-lite server` on a free loopback port, for the whole session."""
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed")
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed")
+    data = tmp_path_factory.mktemp("milvus-server")
+    port = _free_port()
+    log = (data / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "milvus_lite",
+            "server",
+            "--data-dir",
+            str(data / "db"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    why: str | None = "not started"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0 and (why := _milvus_ready(uri)) is None:
+                break
+        time.sleep(0.2)
+    if why is not None:
+        process.kill()
+        process.wait()
+        tail = (data / "server.log").read_text()[-2000:]
+        pytest.skip(f"milvus-lite server did not start on {uri}: {why}; its log ends: {tail}")
+    yield uri
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_lite_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An embedded Milvus Lite data path (pymilvus runs it inside this process)."""
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed")
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed")
+    uri = str(tmp_path_factory.mktemp("milvus-lite") / "milvus.db")
+    why = _milvus_ready(uri)
+    if why is not None:
+        pytest.skip(f"Milvus Lite could not open {uri}: {why}")
+    return uri
+
+
+MakeSettings = Callable[..., Settings]
+
+
+def _milvus_settings(uri: str, tmp_path: Path) -> MakeSettings:
+    namespace = f"t{uuid.uuid4().hex[:12]}"
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "index_dir": tmp_path / "idx",
+            "vector_backend": "milvus",
+            "milvus_uri": uri,
+            "milvus_namespace": namespace,
+        }
+        return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture(params=["faiss", "milvus-lite", "milvus-server"])
+def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> MakeSettings:
+    """Settings for one backend; Milvus ones get a namespace of their own per test."""
+    if request.param == "faiss":
+        return lambda **overrides: Settings(index_dir=tmp_path / "idx", **overrides)  # type: ignore[arg-type]
+    fixture = "milvus_lite_db" if request.param == "milvus-lite" else "milvus_server"
+    return _milvus_settings(request.getfixturevalue(fixture), tmp_path)
+
+
+@pytest.fixture
+def server_settings(milvus_server: str, tmp_path: Path) -> MakeSettings:
+    return _milvus_settings(milvus_server, tmp_path)
+
+
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
+    return path
+
+
+def ingestor(store: Store, embedder: HashingEmbedder | None = None) -> Ingestor:
+    return Ingestor(
+        store,  # type: ignore[arg-type]
+        embedder or HashingEmbedder(),
+        ChunkerConfig(64, 8),
+        max_file_bytes=1_000_000,
+    )
+
+
+def _search(store: Store, query: str, k: int = 10, **kwargs: object) -> list[str]:
+    collection = store.open("c")
+    vector = HashingEmbedder().embed_queries([query])[0]
+    hits = collection.search(query, vector, k, **kwargs)  # type: ignore[arg-type]
+    return [h.chunk.chunk_id for h in hits]
+
+
+# -- the same suite on every backend ---------------------------------------------------
+
+
+def test_ingest_reingest_change_and_sync(make_settings: MakeSettings, tmp_path: Path) -> None:
+    store = open_store(make_settings())
+    data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
+    first = ingestor(store).run([data], "c", progress=False)
+    assert sorted(first.added) == ["bond", "dose", "loan", "quote"]
+    assert store.names() == ["c"] and store.exists("c")
+    manifest = store.manifest("c")
+    assert (manifest.documents, manifest.chunks) == (4, 4)
+    again = ingestor(store).run([data], "c", progress=False)
+    assert again.added == [] and sorted(again.unchanged) == ["bond", "dose", "loan", "quote"]
+    assert store.manifest("c").generation == manifest.generation, "no change, no publish"
+
+    before = {h.chunk.document_id: h.chunk.row_id for h in _hits(store, "rent tablets 图书 cat")}
+    changed = [dict(r) for r in RECORDS[:3]]
+    changed[1]["text"] = "Adults take one tablet every four hours."
+    report = ingestor(store).run([write_jsonl(data, changed)], "c", progress=False, sync=True)
+    assert report.updated == ["dose"] and report.removed == ["quote"]
+    after = {h.chunk.document_id: h.chunk.row_id for h in _hits(store, "rent tablets 图书 cat")}
+    assert after["bond"] == before["bond"] and after["dose"] != before["dose"]
+    assert "quote" not in after
+    assert (store.manifest("c").documents, store.manifest("c").chunks) == (3, 3)
+    docs = store.open("c").docstore
+    summaries = docs.document_summaries()
+    assert [s["id"] for s in summaries] == ["bond", "dose", "loan"]
+    assert summaries[1]["chunks"] == 1 and summaries[0]["metadata"]["year"] == 2024
+    assert docs.document_text("dose") == "Adults take one tablet every four hours."
+    assert docs.document_text("quote") is None
+
+
+def _hits(store: Store, query: str) -> list:  # type: ignore[type-arg]
+    collection = store.open("c")
+    return collection.search(query, HashingEmbedder().embed_queries([query])[0], 50)
+
+
+def test_filters_apply_before_the_cut_and_are_escaped(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    store = open_store(make_settings())
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    query = "tablets rent cat"
+    assert _docs(_search(store, query, 1, filters={"domain": "medical"})) == {"dose"}
+    assert _docs(_search(store, query, 5, filters={"domain": ["legal", "medical"]})) == {
+        "bond",
+        "dose",
+    }
+    assert _docs(_search(store, query, 5, filters={"document": "bond", "year": 2024})) == {"bond"}
+    assert _docs(_search(store, query, 5, filters={"domain": 'le"gal\\ or 1==1'})) == {"quote"}
+    assert _search(store, query, 5, filters={"domain": 'legal" or "1" == "1'}) == []
+    assert _search(store, query, 5, filters={"year": 1999}) == []
+    with pytest.raises(InvalidInputError):
+        _search(store, query, 5, filters={"bad key)": "x"})
+
+
+def _docs(chunk_ids: list[str]) -> set[str]:
+    return {c.split("#")[0] for c in chunk_ids}
+
+
+def test_search_modes_and_chinese_bm25(make_settings: MakeSettings, tmp_path: Path) -> None:
+    store = open_store(make_settings())
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    collection = store.open("c")
+    sparse = collection.search("借阅图书", None, 3, mode="sparse")
+    assert sparse[0].chunk.document_id == "loan"
+    assert sparse[0].dense_rank is None and sparse[0].sparse_rank == 1
+    vector = HashingEmbedder().embed_queries(["bond rent"])[0]
+    dense = collection.search("bond rent", vector, 2, mode="dense")
+    assert dense[0].chunk.document_id == "bond" and all(h.sparse_rank is None for h in dense)
+    hybrid = collection.search("bond rent", vector, 2)
+    assert hybrid[0].chunk.document_id == "bond" and hybrid[0].sparse_rank == 1
+    assert hybrid[0].chunk.title == "Bonds" and hybrid[0].chunk.metadata["domain"] == "legal"
+
+
+def test_another_embedder_is_refused(make_settings: MakeSettings, tmp_path: Path) -> None:
+    store = open_store(make_settings())
+    ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
+    other = HashingEmbedder("other-model", 64)
+    changed = [dict(RECORDS[0], text="A new text about bonds.")]
+    with pytest.raises(IndexMismatchError, match="rebuild"):
+        ingestor(store, other).run([write_jsonl(tmp_path / "e.jsonl", changed)], "c")
+    runtime = Runtime(make_settings())
+    runtime.add_embedder(other)
+    runtime._embedders["hashing"] = other  # a model under the recorded name, but not it
+    with pytest.raises(IndexMismatchError):
+        Retriever(runtime).search(SearchRequest("bond", "c"))
+
+
+def test_delete_rebuild_and_remove_through_the_runtime(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    runtime = Runtime(make_settings())
+    runtime.add_embedder(HashingEmbedder())
+    data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
+    runtime.ingest([data], "c", embedder="hashing", progress=False)
+    retriever = Retriever(runtime)
+    found = retriever.search(SearchRequest("maximum bond rent", "c", k=3))
+    assert found[0].chunk.document_id == "bond"
+    assert runtime.delete_document("c", "bond") and not runtime.delete_document("c", "bond")
+    for mode in ("hybrid", "dense", "sparse"):
+        hits = retriever.search(SearchRequest("maximum bond rent", "c", k=4, mode=mode))  # type: ignore[arg-type]
+        assert "bond" not in {h.chunk.document_id for h in hits}
+    generation = runtime.store.manifest("c").generation
+    report = rebuild(runtime, "c", progress=False)
+    assert sorted(report.added) == ["dose", "loan", "quote"]
+    assert runtime.store.manifest("c").generation > generation
+    assert retriever.search(SearchRequest("tablets", "c", k=1))[0].chunk.document_id == "dose"
+    runtime.remove_collection("c")
+    assert not runtime.store.exists("c") and runtime.store.names() == []
+    with pytest.raises(CollectionNotFoundError):
+        runtime.collection("c")
+
+
+# -- Milvus only -------------------------------------------------------------------------
+
+
+def test_filter_expressions_quote_values() -> None:
+    assert literal('a"b\\c') == '"a\\"b\\\\c"'
+    assert literal(True) == "true" and literal(3) == "3" and literal(2.5) == "2.5"
+    assert filter_expression({"document": "x", "tier": ["a", 1]}) == (
+        '(document_id == "x") and (metadata["tier"] == "a" or metadata["tier"] == 1)'
+    )
+    with pytest.raises(InvalidInputError):
+        filter_expression({'k"]': "x"})
+    with pytest.raises(InvalidInputError):
+        filter_expression({"k": []})
+    assert lexical_text("Version 3.5 of the 借阅") == "version 3_5 借 阅 借阅"
+
+
+def _corpus(n: int) -> list[dict[str, object]]:
+    """Notes of seeded random words: varied lengths and counts, so few scores tie."""
+    rng = random.Random(7)
+    words = (
+        "rent bond tenant lease tablet dose adult fever library loan book shelf river "
+        "flood rain bridge court judge appeal nurse clinic vaccine harbour ship cargo"
+    ).split()
+    return [
+        {
+            "id": f"doc{i:03d}",
+            "title": f"Note {i}",
+            "text": " ".join(rng.choices(words, k=rng.randint(6, 30))) + f" item {i}.",
+            "metadata": {"group": i % 3},
+        }
+        for i in range(n)
+    ]
+
+
+QUERIES = ["rent bond", "adult tablet dose", "library book loan", "flood", "item 7", "judge nurse"]
+
+
+def test_bm25_in_milvus_ranks_as_our_bm25(server_settings: MakeSettings, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", _corpus(40))
+    faiss_store = CollectionStore(tmp_path / "faiss", Settings(index_dir=tmp_path / "faiss"))
+    milvus_store = open_store(server_settings())
+    for store in (faiss_store, milvus_store):
+        ingestor(store).run([data], "c", progress=False)
+    for query in QUERIES:
+        ours = store_scores(faiss_store, query)
+        theirs = store_scores(milvus_store, query)
+        assert set(ours) == set(theirs) and ours, query
+        # Milvus keeps BM25's (k1 + 1) factor, bm25s's Lucene variant drops it: a constant
+        # that min-max normalised blending and rank fusion both ignore.
+        for chunk, score in ours.items():
+            assert theirs[chunk] == pytest.approx(2.5 * score, rel=1e-3), (query, chunk)
+
+
+def store_scores(store: Store, query: str) -> dict[str, float]:
+    """Every chunk BM25 matches (ties at a cut would make a top 10 arbitrary)."""
+    hits = store.open("c").search(query, None, 100, mode="sparse", candidates=100)
+    return {h.chunk.chunk_id: h.sparse_score or 0.0 for h in hits}
+
+
+def _ranked(store: Store, query: str, mode: str) -> list[tuple[str, float]]:
+    vector = HashingEmbedder().embed_queries([query])[0]
+    hits = store.open("c").search(query, vector, 10, mode=mode)  # type: ignore[arg-type]
+    return [(h.chunk.chunk_id, round(h.score, 4)) for h in hits]
+
+
+def assert_same_top(a: Store, b: Store, query: str, mode: str = "hybrid") -> None:
+    """The same top 10: equal scores rank for rank, and the same passages in every group
+    of tied scores but the last (which of several tied passages the cut keeps is
+    arbitrary: the hashing test embedder gives many texts the same similarity)."""
+    first, second = _ranked(a, query, mode), _ranked(b, query, mode)
+    assert [s for _, s in first] == [s for _, s in second], (query, mode)
+    last = first[-1][1] if first else None
+    groups: dict[float, tuple[set[str], set[str]]] = {}
+    for (x, score), (y, _) in zip(first, second, strict=True):
+        groups.setdefault(score, (set(), set()))[0].add(x)
+        groups[score][1].add(y)
+    for score, (xs, ys) in groups.items():
+        assert score == last or xs == ys, (query, mode, score, xs, ys)
+
+
+def test_export_from_faiss_import_into_milvus_keeps_the_top_10(
+    server_settings: MakeSettings, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    data = write_jsonl(tmp_path / "d.jsonl", _corpus(60))
+    faiss_settings = Settings(index_dir=tmp_path / "faiss")
+    faiss_store = CollectionStore(faiss_settings.index_dir, faiss_settings)
+    ingestor(faiss_store).run([data], "c", progress=False)
+    milvus = server_settings()
+    env = {
+        "QA_VECTOR_BACKEND": "milvus",
+        "QA_MILVUS_URI": milvus.milvus_uri,
+        "QA_MILVUS_NAMESPACE": milvus.milvus_namespace,
+    }
+    runner = CliRunner()
+    out = tmp_path / "export"
+    index_dir = str(faiss_settings.index_dir)
+    exported = runner.invoke(
+        app,
+        ["index", "export", "--collection", "c", "--out", str(out), "--index-dir", index_dir],
+        env={"QA_VECTOR_BACKEND": "faiss"},
+    )
+    assert exported.exit_code == 0, exported.output
+    imported = runner.invoke(app, ["index", "import", str(out), "--collection", "c"], env=env)
+    assert imported.exit_code == 0, imported.output
+    milvus_store = open_store(milvus)
+    assert milvus_store.manifest("c").embedder == faiss_store.manifest("c").embedder
+    assert milvus_store.manifest("c").chunks == faiss_store.manifest("c").chunks
+    for query in QUERIES:
+        for mode in ("dense", "hybrid"):
+            assert_same_top(faiss_store, milvus_store, query, mode=mode)
+    # And back: Milvus -> FAISS, through the same files.
+    back = tmp_path / "back"
+    result = runner.invoke(app, ["index", "export", "-c", "c", "--out", str(back)], env=env)
+    assert result.exit_code == 0, result.output
+    faiss_again = Settings(index_dir=tmp_path / "faiss2")
+    result = runner.invoke(
+        app,
+        [
+            "index",
+            "import",
+            str(back),
+            "-c",
+            "c",
+            "--backend",
+            "faiss",
+            "--index-dir",
+            str(faiss_again.index_dir),
+        ],
+        env={"QA_VECTOR_BACKEND": "faiss"},
+    )
+    assert result.exit_code == 0, result.output
+    again = CollectionStore(faiss_again.index_dir, faiss_again)
+    for query in QUERIES:
+        assert_same_top(faiss_store, again, query)
+
+
+def _qa(*args: str) -> list[str]:
+    exe = shutil.which("qa", path=str(Path(sys.executable).parent))
+    return [exe, *args] if exe else [sys.executable, "-m", "qa", *args]
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    return os.environ | {
+        "HF_HUB_OFFLINE": "1",
+        "QA_VECTOR_BACKEND": "milvus",
+        "QA_MILVUS_URI": settings.milvus_uri,
+        "QA_MILVUS_NAMESPACE": settings.milvus_namespace,
+        **extra,
+    }
