@@ -52,19 +52,45 @@ class JobWorker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            job = self.catalogue.claim_next_job()
+            try:
+                job = self.catalogue.claim_next_job()
+            except Exception:
+                # A locked or briefly unreadable catalogue must not end the worker:
+                # every later upload would stay queued for good.
+                log.exception("claiming the next ingestion job failed; retrying")
+                job = None
             if job is None:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
-            self.run(job)
+            try:
+                self.run(job)
+            except Exception:
+                log.exception("job %s: recording its outcome failed", job.id)
 
     def run(self, job: Job) -> None:
         started = time.perf_counter()
         spool = Path(job.spool)
         log.info("job %s: ingesting %d file(s) into %s", job.id, len(job.files), job.collection)
-        _, requested = self.catalogue.collection_embedder(job.collection)
-        if requested == "auto" or self.runtime.store.exists(job.collection):
+        try:
+            created, requested = self.catalogue.collection_embedder(job.collection)
+            exists = self.runtime.store.exists(job.collection)
+        except Exception as exc:
+            shutil.rmtree(spool, ignore_errors=True)
+            self.catalogue.finish_job(job.id, "failed", [f"internal error: {exc}"], {})
+            log.exception("job %s failed", job.id)
+            return
+        if not created and not exists:
+            # Deleted while the job waited: ingesting would bring it back.
+            shutil.rmtree(spool, ignore_errors=True)
+            self.catalogue.finish_job(
+                job.id,
+                "failed",
+                [f"collection {job.collection!r} was deleted before the job ran"],
+                {},
+            )
+            return
+        if requested == "auto" or exists:
             requested = None
         last = 0.0
 

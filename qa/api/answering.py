@@ -4,8 +4,9 @@ timeout, generation stopped when the client leaves, metrics and the audit record
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 
 import anyio
 import anyio.to_thread
@@ -39,12 +40,19 @@ class AnswerStream:
         route: str,
         collection: str,
         question: str,
+        deadline: float | None = None,
     ) -> None:
         self.state = state
         self._items = items
         self._admission = admission
-        self._deadline = time.monotonic() + state.settings.request_timeout_s
+        self._deadline = deadline or time.monotonic() + state.settings.request_timeout_s
         self._first: object = _DONE
+        # A pull abandoned at the deadline may still be running in its thread: the
+        # iterator is then closed by that thread as soon as the pull returns (a running
+        # generator cannot be closed from outside).
+        self._lock = threading.Lock()
+        self._pulling = False
+        self._closed = False
         self.key, self.route, self.collection, self.question = key, route, collection, question
 
     @classmethod
@@ -60,6 +68,7 @@ class AnswerStream:
         route: str,
     ) -> AnswerStream:
         validate_query(question, state.settings.max_question_chars, "question")
+        deadline = time.monotonic() + state.settings.request_timeout_s
         admission = state.admit()
         try:
             # Hold one of the generator's places for the whole answer: waiting here is
@@ -89,23 +98,50 @@ class AnswerStream:
                 route=route,
                 collection=collection,
                 question=question,
+                deadline=deadline,
             )
-            stream._first = await stream._next()
-            return stream
         except BaseException:
             admission.release()
             raise
+        try:
+            stream._first = await stream._next()
+        except BaseException:
+            # Stops a generation still running (a pull past the deadline) and leaves
+            # the queue: the caller gets the error as a problem response.
+            await stream.close()
+            raise
+        return stream
+
+    def _timed_out(self) -> RequestTimeoutError:
+        return RequestTimeoutError(
+            f"no answer within {self.state.settings.request_timeout_s:g} s; generation was stopped"
+        )
+
+    def _pull(self) -> object:
+        try:
+            return next(self._items, _DONE)
+        finally:
+            with self._lock:
+                self._pulling = False
+                close_now = self._closed
+            if close_now:
+                self._items.close()
 
     async def _next(self) -> object:
+        """The next item, or 504 at the deadline, even while one pull (retrieval, the
+        prompt's prefill, a slow token) is still under way."""
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            raise RequestTimeoutError(
-                f"no answer within {self.state.settings.request_timeout_s:g} s; "
-                "generation was stopped"
-            )
-        return await anyio.to_thread.run_sync(lambda: next(self._items, _DONE))
+            raise self._timed_out()
+        with self._lock:
+            if self._closed:
+                return _DONE
+            self._pulling = True
+        with anyio.move_on_after(remaining):
+            return await anyio.to_thread.run_sync(self._pull, abandon_on_cancel=True)
+        raise self._timed_out()
 
-    async def __aiter__(self) -> AsyncIterator[Item]:
+    async def __aiter__(self) -> AsyncGenerator[Item, None]:
         try:
             item = self._first
             while item is not _DONE:
@@ -121,15 +157,28 @@ class AnswerStream:
         """Closing the pipeline's iterator trips the generator's stop flag, which
         frees the CPU when a client hangs up or the deadline passes."""
         try:
-            await anyio.to_thread.run_sync(self._items.close)
+            with self._lock:
+                already, self._closed = self._closed, True
+                pulling = self._pulling
+            if not already and not pulling:
+                # Shielded: a client that hung up cancels this request's scope, and the
+                # generation must stop all the same.
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._items.close)
         finally:
             self._admission.release()
 
     async def answer(self) -> Answer:
-        """Drain to the final Answer (the non-streaming routes)."""
-        async for item in self:
-            if isinstance(item, Answer):
-                return item
+        """Drain to the final Answer (the non-streaming routes). Closed before this
+        returns: an async generator left at its last item would free its place in the
+        queue only whenever it is garbage-collected."""
+        items = aiter(self)
+        try:
+            async for item in items:
+                if isinstance(item, Answer):
+                    return item
+        finally:
+            await items.aclose()
         raise RuntimeError("the pipeline ended without an answer")
 
     def _record(self, answer: Answer) -> None:

@@ -17,11 +17,14 @@ from qa.errors import ForbiddenError, UnauthorizedError
 
 def current_key(request: Request, state: StateDep) -> ApiKey | None:
     """The caller's key, or None when the service runs open. Cached per request by
-    FastAPI, so a route and its router may both ask for it."""
-    if state.open_allowed and not state.catalogue.has_active_keys():
-        return None
+    FastAPI, so a route and its router may both ask for it.
+
+    A key that is sent is always checked, open or not: a revoked one gets 401 even
+    after the last active key is gone and the service has fallen back to open mode."""
     header = request.headers.get("authorization")
     if header is None:
+        if state.open_allowed and not state.catalogue.has_active_keys():
+            return None
         raise UnauthorizedError("this route needs an API key: send 'Authorization: Bearer <key>'")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from qa.api.deps import StateDep
@@ -51,11 +52,19 @@ async def _save_files(request: Request, state: AppState, spool: Path) -> list[st
     limit = state.settings.max_upload_files
     try:
         form = await request.form(max_files=limit, max_fields=limit)
-    except MultiPartException as exc:
-        message = str(exc.message)
-        if "Too many files" in message:
+    except (MultiPartException, HTTPException) as exc:
+        # Inside an app Starlette turns its MultiPartException into a plain 400
+        # HTTPException; the body limit's 413 is an HTTPException too and passes on.
+        if isinstance(exc, HTTPException) and exc.status_code != 400:
+            raise
+        message = str(exc.message if isinstance(exc, MultiPartException) else exc.detail)
+        if message.startswith("Too many files"):
             raise PayloadTooLargeError(
                 f"too many files in one upload: the limit is {limit}"
+            ) from None
+        if message.startswith("Too many fields"):
+            raise PayloadTooLargeError(
+                f"too many form fields in one upload: the limit is {limit}"
             ) from None
         raise InvalidInputError(f"malformed multipart body: {message}") from None
     try:
@@ -93,6 +102,13 @@ def _save_records(body: bytes, spool: Path) -> list[str]:
         records = RecordsBody.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
+    for n, record in enumerate(records.records):
+        # The JSON-lines loader skips such records; refuse them here, where the
+        # client still hears about it.
+        if not record.id.strip():
+            raise InvalidInputError(f"records.{n}.id: must not be blank")
+        if not record.text.strip():
+            raise InvalidInputError(f"records.{n}.text: must not be blank")
     ids = [r.id for r in records.records]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
