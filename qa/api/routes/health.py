@@ -23,5 +23,5 @@ async def readyz(state: StateDep) -> dict[str, object] | JSONResponse:
     return {
         "status": "ready",
         "generator": state.settings.generator,
-        "collections": state.runtime.store.names(),
+        "collections": len(state.runtime.store.names()),
     }
