@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -437,3 +438,137 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         "QA_MILVUS_NAMESPACE": settings.milvus_namespace,
         **extra,
     }
+
+
+# -- two stateless replicas in front of one Milvus ---------------------------------------
+
+REPLICA_RECORDS = [
+    {"id": "harbour", "title": "Harbour rules", "metadata": {"site": "port"},
+     "text": "Ships longer than 200 metres must request a pilot 24 hours before arrival "
+             "at the northern harbour."},
+    {"id": "canteen", "title": "Canteen", "metadata": {"site": "office"},
+     "text": "The staff canteen serves lunch from noon until half past two."},
+]  # fmt: skip
+
+
+@contextmanager
+def _replicas(settings: Settings, tmp_path: Path, generator: str) -> Iterator[list[str]]:
+    """Two `qa serve` processes on their own ports and index dirs, sharing the Milvus
+    namespace and one catalogue file (jobs and collections created over HTTP)."""
+    import httpx
+
+    env = _env(
+        settings,
+        QA_CATALOGUE=str(tmp_path / "catalogue.sqlite"),
+        QA_AUDIT="false",
+        QA_EMBEDDER="minilm",
+        QA_GENERATOR=generator,
+        QA_THREADS="1",
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for name in ("a", "b"):
+            port = _free_port()
+            log = (tmp_path / f"replica-{name}.log").open("w")
+            processes.append(
+                subprocess.Popen(
+                    [
+                        *_qa("serve", "--host", "127.0.0.1", "--port", str(port)),
+                        *("--index-dir", str(tmp_path / f"replica-{name}")),
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 120
+        for url, process in zip(urls, processes, strict=True):
+            while True:
+                assert process.poll() is None, (tmp_path / "replica-a.log").read_text()[-3000:]
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, f"{url} did not start"
+                time.sleep(0.3)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _upload_through(url: str, collection: str) -> None:
+    import httpx
+
+    created = httpx.post(
+        f"{url}/v1/collections", json={"name": collection, "embedder": "minilm"}, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    posted = httpx.post(
+        f"{url}/v1/collections/{collection}/documents",
+        json={"records": REPLICA_RECORDS},
+        timeout=30,
+    )
+    assert posted.status_code == 202, posted.text
+    job = posted.json()
+    deadline = time.monotonic() + 300
+    while job["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+        job = httpx.get(f"{url}/v1/jobs/{job['id']}", timeout=30).json()
+    assert job["status"] == "done", job
+
+
+def test_a_document_uploaded_through_one_replica_is_found_through_the_other(
+    server_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """Loads MiniLM (the generator is left unloadable: search does not need it)."""
+    import httpx
+
+    settings = server_settings()
+    with _replicas(settings, tmp_path, generator=str(tmp_path / "no-generator")) as (a, b):
+        _upload_through(a, "shared")
+        found = httpx.post(
+            f"{b}/v1/search",
+            json={"query": "When must a long ship ask for a pilot?", "collection": "shared"},
+            timeout=120,
+        )
+        assert found.status_code == 200, found.text
+        assert found.json()["results"][0]["document"] == "harbour"
+        listed = httpx.get(f"{b}/v1/collections/shared/documents", timeout=30).json()
+        assert [d["id"] for d in listed["documents"]] == ["canteen", "harbour"]
+        assert httpx.delete(f"{b}/v1/collections/shared/documents/canteen").status_code == 204
+        again = httpx.post(
+            f"{a}/v1/search",
+            json={"query": "staff canteen lunch", "collection": "shared", "k": 5},
+            timeout=120,
+        ).json()
+        assert "canteen" not in {r["document"] for r in again["results"]}
+
+
+@pytest.mark.slow
+def test_an_answer_through_the_other_replica_cites_the_uploaded_document(
+    server_settings: MakeSettings, tmp_path: Path
+) -> None:
+    import httpx
+
+    settings = server_settings()
+    with _replicas(settings, tmp_path, generator="fast") as (a, b):
+        _upload_through(a, "shared")
+        answer = httpx.post(
+            f"{b}/v1/ask",
+            json={"question": "How long before arrival must a pilot be requested?",
+                  "collection": "shared"},
+            timeout=600,
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert "harbour" in json.dumps(body), body
