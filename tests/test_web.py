@@ -1,0 +1,508 @@
+"""The web page at `/`, driven in a real headless Chromium against a real `qa serve`.
+
+Slow: a `qa serve` child with the `fast` generator over the sample corpus, API keys
+on, and Playwright. Answers that need the model are few (each takes seconds); the
+rendering of hostile text, odd offsets and narrow screens uses canned /v1/ask
+responses routed inside the browser, so it is exact and quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import CORPUS, ROOT
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+REPORTS = ROOT / "reports"
+ANSWER_MS = 240_000  # one answer on a busy CPU, queue included
+JOB_MS = 180_000
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)", allow_module_level=True)
+
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    BrowserContext,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
+
+
+@dataclass
+class Server:
+    base: str
+    admin_key: str
+    reader_key: str
+    log: Path
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update({"QA_GENERATOR": "fast", "HF_HUB_OFFLINE": "1", **extra})
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    index_dir = tmp_path_factory.mktemp("web-index")
+    done = subprocess.run(
+        [sys.executable, "-m", "qa", "ingest", str(CORPUS), "--index-dir", str(index_dir)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    keys = {}
+    for role in ("admin", "reader"):
+        made = subprocess.run(
+            [sys.executable, "-m", "qa", "keys", "create", "--collections", "*",
+             "--role", role, "--name", f"web-{role}", "--index-dir", str(index_dir)],
+            capture_output=True, text=True, env=_env(), timeout=120, check=False,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        keys[role] = made.stdout.strip().splitlines()[0]
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("web-serve") / "serve.log"
+    with log_path.open("w") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "qa", "serve", "--port", str(port),
+             "--index-dir", str(index_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=_env(),
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            assert child.poll() is None, log_path.read_text()
+            try:
+                ready = httpx.get(f"{base}/readyz", timeout=5)
+                if ready.status_code == 200:
+                    break
+                assert "failed" not in ready.json()["detail"], ready.text
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"server never became ready:\n{log_path.read_text()}")
+        yield Server(base, keys["admin"], keys["reader"], log_path)
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _context(browser: Browser, key: str | None, **options: Any) -> BrowserContext:
+    context = browser.new_context(**options)
+    context.set_default_timeout(30_000)
+    if key:
+        # The key a user saved earlier; a later "Save key" or "Forget" still wins.
+        context.add_init_script(
+            "if (!sessionStorage.getItem('seeded')) {"
+            f" localStorage.setItem('qa.apiKey', {json.dumps(key)});"
+            " sessionStorage.setItem('seeded', '1'); }"
+        )
+    return context
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server) -> Iterator[Page]:
+    context = _context(browser, server.admin_key, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.base)
+    expect(page.locator("#collection")).to_have_value("default")
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def _ask(page: Page, question: str) -> None:
+    box = page.locator("#question")
+    box.fill(question)
+    box.press("Enter")  # Enter asks
+
+
+def _wait_answer(page: Page, state: str) -> None:
+    expect(page.locator("#answer-box")).to_have_attribute(
+        "data-state", re.compile("^(answered|not-found|error)$"), timeout=ANSWER_MS
+    )
+    got = page.locator("#answer-box").get_attribute("data-state")
+    assert got == state, (got, page.locator("#answer-box").inner_text())
+
+
+def _no_injection(page: Page) -> None:
+    assert page.evaluate("window.__pwned === undefined")
+    assert page.locator("main img, main script:not([src])").count() == 0
+
+
+def test_ask_streams_a_cited_answer_and_opens_the_passage(page: Page) -> None:
+    _ask(page, "What is the maximum bond a landlord in Westmere may require from a tenant?")
+    # The draft streams in before the checked answer replaces it.
+    page.wait_for_function(
+        "document.querySelector('#answer-box').dataset.state === 'streaming'"
+        " && document.querySelector('#answer').getAttribute('aria-busy') === 'true'"
+        " && document.querySelector('#answer').textContent.trim().length > 0",
+        timeout=ANSWER_MS,
+    )
+    _wait_answer(page, "answered")
+    answer = page.locator("#answer")
+    expect(answer).to_contain_text("4 weeks")
+    expect(answer).to_have_attribute("aria-busy", "false")
+    expect(page.locator("#citations")).to_contain_text("tenancy/residential-tenancies-act.md")
+
+    # A [n] marker in the text is a button: reach it by keyboard and open it.
+    marker = page.locator("#answer .cite-ref").first
+    number = marker.get_attribute("data-n")
+    assert marker.inner_text() == f"[{number}]"
+    marker.focus()
+    page.keyboard.press("Enter")
+    passage = page.locator("#passage")
+    expect(passage).to_be_visible()
+    expect(page.locator("#passage-title")).to_be_focused()
+    expect(page.locator("#passage-title")).to_contain_text(f"[{number}]")
+    source = page.locator(f"#citations li:has(button[data-n='{number}'])")
+    document = source.locator("button").inner_text().split("] ", 1)[1].split(" · ")[0]
+    expect(page.locator("#passage-meta")).to_contain_text(document)
+    quote = source.locator("q").inner_text()
+    mark = page.locator("#passage-text mark")
+    expect(mark).to_have_count(1)
+    assert mark.inner_text() == quote and quote.strip()
+    assert quote in page.locator("#passage-text").inner_text()
+
+    REPORTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(REPORTS / "web-page.png"), full_page=True)
+
+
+def test_upload_then_ask_cites_the_new_file(page: Page, tmp_path: Path) -> None:
+    # A new collection, made and chosen on the page.
+    page.locator("#new-collection").fill("web-notes")
+    page.locator("#new-collection").press("Enter")
+    expect(page.locator("#create-status")).to_contain_text("Created")
+    expect(page.locator("#collection")).to_have_value("web-notes")
+    expect(page.locator("#docs-status")).to_contain_text("No documents")
+
+    hostile = '<img src=x onerror="window.__pwned=1">Quillmere harbour notes'
+    notes = tmp_path / "quillmere-notes.txt"
+    notes.write_text(
+        f"{hostile}\n\n"
+        "The Quillmere lighthouse stands on the northern breakwater of the harbour. "
+        "Its keeper feeds the resident grey heron exactly 7 sardines every Tuesday morning. "
+        "Visitors may climb the lighthouse tower on Saturdays between 10 am and 2 pm.\n",
+        encoding="utf-8",
+    )
+    page.locator("#files").set_input_files(str(notes))
+    page.locator("#upload-button").click()
+    job = page.locator("#job")
+    expect(job).to_have_attribute("data-status", re.compile("^(done|failed)$"), timeout=JOB_MS)
+    assert job.get_attribute("data-status") == "done", job.inner_text()
+    expect(page.locator("#job-status")).to_contain_text("1 added")
+    expect(page.locator("#job-errors li")).to_have_count(0)
+
+    # Listed, with the hostile first line shown as text.
+    row = page.locator("#documents li[data-id='quillmere-notes.txt']")
+    expect(row).to_be_visible()
+    expect(row.locator(".doc-title")).to_have_text(hostile)
+    expect(page.locator("#collection option[value='web-notes']")).to_contain_text("1 document")
+    _no_injection(page)
+
+    _ask(page, "How many sardines does the Quillmere lighthouse keeper feed the heron?")
+    _wait_answer(page, "answered")
+    expect(page.locator("#answer")).to_contain_text("7")
+    expect(page.locator("#citations")).to_contain_text("quillmere-notes.txt")
+    page.locator("#citations .cite").first.click()
+    expect(page.locator("#passage-meta")).to_contain_text("quillmere-notes.txt")
+    expect(page.locator("#passage-text mark")).to_contain_text("sardines")
+    _no_injection(page)
+
+    # Deleted again, after a confirmation.
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete quillmere-notes.txt").click()
+    expect(row).to_have_count(0)
+    expect(page.locator("#docs-status")).to_contain_text("Deleted")
+    expect(page.locator("#docs-status")).to_contain_text("No documents")
+    expect(page.locator("#collection option[value='web-notes']")).to_contain_text("0 documents")
+
+
+def test_broken_and_unsupported_uploads_show_their_errors(page: Page, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(random.Random(7).randbytes(4096))
+    page.locator("#files").set_input_files(str(broken))
+    page.locator("#upload-button").click()
+    job = page.locator("#job")
+    expect(job).to_have_attribute("data-status", re.compile("^(done|failed)$"), timeout=JOB_MS)
+    errors = page.locator("#job-errors li")
+    expect(errors).to_have_count(1)
+    expect(errors).to_contain_text("broken.pdf")
+    expect(page.locator("#job-status")).to_contain_text(re.compile("Failed|failed"))
+
+    # Refused before any job: a problem response (415) shown as an error.
+    other = tmp_path / "notes.exe"
+    other.write_bytes(b"MZ not a document")
+    page.locator("#files").set_input_files(str(other))
+    page.locator("#upload-button").click()
+    expect(job).to_have_attribute("data-status", "error")
+    expect(page.locator("#job-status")).to_contain_text("unsupported file type")
+    expect(page.locator("#job-status")).to_contain_text("415")
+    expect(page.locator("#job-status")).to_have_class(re.compile(r"\berror\b"))
+
+
+def test_unanswerable_question_is_not_found_not_an_error(page: Page) -> None:
+    _ask(page, "What is the capital of Australia?")
+    _wait_answer(page, "not-found")
+    expect(page.locator("#answer")).to_contain_text("Not found in the documents")
+    expect(page.locator("#answer")).to_have_class(re.compile(r"\bnotfound\b"))
+    expect(page.locator("#ask-error")).to_be_hidden()
+    expect(page.locator("#citations li")).to_have_count(0)
+    expect(page.locator("#sources")).to_be_hidden()
+
+
+def test_chinese_question_gets_a_chinese_answer(page: Page) -> None:
+    _ask(page, "图书的借期是多少天？")
+    _wait_answer(page, "answered")
+    answer = page.locator("#answer")
+    expect(answer).to_have_attribute("lang", "zh")
+    expect(answer).to_contain_text("30")
+    assert re.search(r"[\u4e00-\u9fff]", answer.inner_text())
+    expect(page.locator("#citations")).to_contain_text("library/借阅规定.txt")
+    page.locator("#answer .cite-ref").first.click()
+    expect(page.locator("#passage-text")).to_have_attribute("lang", "zh")
+    expect(page.locator("#passage-text mark")).to_contain_text(re.compile(r"[\u4e00-\u9fff]"))
+    expect(page.locator("#passage-title")).to_contain_text("借阅规定")
+
+
+# ---------------------------------------------------------------- canned answers
+
+PASSAGE = (
+    "Part 9 <script>window.__pwned=1</script> notes. "
+    '<img src=x onerror="window.__pwned=1"> The fee is 12 dollars 🙂 per day. Done.'
+)
+
+
+def _citation(n: int, quote: str, start: int, end: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "n": n, "document": "hostile/<b>doc</b>.txt", "chunk_id": f"hostile/x#{n}",
+        "page": 3, "text": PASSAGE, "quote": quote, "quote_start": start, "quote_end": end,
+        "score": 0.9, "title": "<i>Hostile</i> title", "section": "Part 9 > Fees", **extra,
+    }  # fmt: skip
+
+
+def _sse(*events: tuple[str, object]) -> str:
+    return "".join(
+        f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n" for name, data in events
+    )
+
+
+def _route_ask(page: Page, body: str) -> None:
+    def fulfil(route: Route) -> None:
+        route.fulfill(status=200, content_type="text/event-stream", body=body)
+
+    page.route("**/v1/ask", fulfil)
+
+
+def test_hostile_text_and_odd_offsets_render_safely(page: Page) -> None:
+    quote = "The fee is 12 dollars 🙂 per day."
+    # Python's offsets count code points, JavaScript's UTF-16 units: the emoji before
+    # the second "per day" is one of the first and two of the second.
+    twice = "Rent 🙂 per day. Fee per day."
+    second = twice.rindex("per day")
+    answer = {
+        "answer": 'It is <img src=x onerror="window.__pwned=1"> 12 dollars [1] or [2]; not [7].',
+        "found": True,
+        "citations": [
+            # Offsets past the end: the quote is found by searching the text.
+            _citation(1, quote, 9000, 9100),
+            _citation(2, "per day", second, second + len("per day"), text=twice),
+        ],
+        "language": "en",
+        "timings": {},
+    }
+    _route_ask(page, _sse(("token", {"text": "<b>draft</b>"}), ("answer", answer)))
+    _ask(page, "What is the fee?")
+    _wait_answer(page, "answered")
+    expect(page.locator("#answer")).to_have_text(
+        'It is <img src=x onerror="window.__pwned=1"> 12 dollars [1] or [2]; not [7].'
+    )
+    expect(page.locator("#answer .cite-ref")).to_have_count(2)  # [7] names no citation
+    page.locator("#answer .cite-ref[data-n='1']").click()
+    expect(page.locator("#passage-text mark")).to_have_text(quote)
+    expect(page.locator("#passage-text")).to_have_text(PASSAGE)
+    expect(page.locator("#passage-meta")).to_contain_text("hostile/<b>doc</b>.txt")
+    expect(page.locator("#passage-meta")).to_contain_text("Part 9 > Fees")
+    expect(page.locator("#passage-meta")).to_contain_text("3")
+    page.locator("#answer .cite-ref[data-n='2']").click()
+    expect(page.locator("#passage-text mark")).to_have_text("per day")
+    before = page.evaluate("document.querySelector('#passage-text mark').previousSibling.data")
+    assert before == "Rent 🙂 per day. Fee ", before
+    _no_injection(page)
+
+    # An error inside the stream is an error, not a "not found".
+    _route_ask(
+        page,
+        _sse(
+            ("token", {"text": "Partial"}),
+            ("error", {"status": 504, "title": "Timeout", "detail": "no answer within 60 s"}),
+        ),
+    )
+    _ask(page, "What is the fee?")
+    _wait_answer(page, "error")
+    expect(page.locator("#ask-error")).to_be_visible()
+    expect(page.locator("#ask-error")).to_contain_text("no answer within 60 s")
+    expect(page.locator("#answer")).not_to_have_class(re.compile(r"\bnotfound\b"))
+
+
+def test_phone_width_has_no_horizontal_scroll(browser: Browser, server: Server) -> None:
+    context = _context(
+        browser, server.admin_key, viewport={"width": 375, "height": 740}, is_mobile=True
+    )
+    page = context.new_page()
+    try:
+        page.goto(server.base)
+        expect(page.locator("#documents li")).to_have_count(6)
+        expect(page.locator("#pager")).to_be_hidden()
+        long_word = "x" * 300
+        answer = {
+            "answer": f"A long answer {long_word} [1].",
+            "found": True,
+            "citations": [
+                _citation(1, "The fee is 12 dollars", 0, 0, document=f"deep/{long_word}.txt")
+            ],
+            "language": "en",
+            "timings": {},
+        }
+        _route_ask(page, _sse(("answer", answer)))
+        _ask(page, "What is the fee?")
+        _wait_answer(page, "answered")
+        page.locator("#answer .cite-ref").first.click()
+        expect(page.locator("#passage-text mark")).to_have_text("The fee is 12 dollars")
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
+        )
+        assert max(widths[:2]) <= widths[2], widths
+        REPORTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(REPORTS / "web-page-phone.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_api_key_is_asked_for_kept_and_sent(browser: Browser, server: Server) -> None:
+    context = _context(browser, None)
+    page = context.new_page()
+    try:
+        page.goto(server.base)
+        notice = page.locator("#notice")
+        expect(notice).to_be_visible()
+        expect(notice).to_contain_text("API key")
+        expect(page.locator("#collection option")).to_have_count(0)
+
+        page.locator("#api-key").fill("qa_000000000000_wrong")
+        page.locator("#api-key").press("Enter")
+        expect(notice).to_contain_text("unknown or has been revoked")
+
+        page.locator("#api-key").fill(server.reader_key)
+        page.locator("#api-key").press("Enter")
+        expect(notice).to_be_hidden()
+        expect(page.locator("#collection")).to_have_value("default")
+        expect(page.locator("#documents li")).to_have_count(6)
+
+        page.reload()
+        expect(page.locator("#api-key")).to_have_value(server.reader_key)
+        expect(page.locator("#documents li")).to_have_count(6)
+
+        # A reader may not create collections: 403, said in place.
+        page.locator("#new-collection").fill("not-allowed")
+        page.locator("#new-collection").press("Enter")
+        expect(page.locator("#create-status")).to_contain_text("not allowed")
+        expect(page.locator("#create-status")).to_contain_text("reader")
+    finally:
+        context.close()
+
+
+def test_document_list_pages_and_deletes_by_encoded_id(page: Page) -> None:
+    total = 120
+    odd = "dir a/文#?.txt"
+    deleted: list[str] = []
+
+    def documents(route: Route) -> None:
+        request = route.request
+        if request.method == "DELETE":
+            deleted.append(request.url)
+            route.fulfill(status=204, body="")
+            return
+        query = dict(p.split("=", 1) for p in request.url.split("?", 1)[1].split("&"))
+        offset, limit = int(query["offset"]), int(query["limit"])
+        ids = [odd if i == 0 else f"doc-{i:03}.txt" for i in range(total)]
+        body = {
+            "documents": [
+                {"id": i, "title": "", "chunks": 1, "characters": 10,
+                 "ingested_at": "2024-01-01T00:00:00+00:00", "metadata": {}, "content_hash": "h"}
+                for i in ids[offset : offset + limit]
+            ],
+            "total": total, "offset": offset, "limit": limit,
+        }  # fmt: skip
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route(re.compile(r".*/v1/collections/default/documents([?/].*)?$"), documents)
+    page.locator("#collections-refresh").click()
+    status = page.locator("#docs-status")
+    expect(status).to_contain_text("120 documents")
+    expect(status).to_contain_text("showing 1–50")
+    expect(page.locator("#pager")).to_be_visible()
+    expect(page.locator("#prev-page")).to_be_disabled()
+    page.locator("#next-page").click()
+    expect(status).to_contain_text("showing 51–100")
+    page.locator("#prev-page").click()
+    expect(status).to_contain_text("showing 1–50")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Delete {odd}").click()
+    expect(status).to_contain_text("Deleted")
+    assert deleted == [
+        f"{page.url.rstrip('/')}/v1/collections/default/documents/dir%20a/%E6%96%87%23%3F.txt"
+    ]
