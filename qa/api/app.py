@@ -17,7 +17,7 @@ from qa.api import problems
 from qa.api.deps import StateDep
 from qa.api.limits import BodyLimit
 from qa.api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from qa.api.routes import ask, collections, documents, health, jobs, search
+from qa.api.routes import ask, collections, documents, health, jobs, openai, search
 from qa.api.state import AppState
 from qa.settings import Settings, get_settings
 
@@ -68,6 +68,7 @@ def create_app(
         collections.router,
         documents.router,
         jobs.router,
+        openai.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
