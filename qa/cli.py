@@ -275,7 +275,12 @@ def serve(
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if not loopback and not Catalogue(settings.catalogue_path).has_active_keys():
+    if (
+        not loopback
+        and not Catalogue(
+            settings.catalogue_location, owner=settings.instance_name
+        ).has_active_keys()
+    ):
         raise InvalidInputError(
             f"refusing to serve on {host} without an API key: anyone on the network could "
             "read the documents. Create one with `qa keys create --collections '*' "
@@ -304,7 +309,7 @@ def keys_create(
 
     if role not in ROLES:
         raise InvalidInputError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
-    catalogue = Catalogue(_settings(index_dir).catalogue_path)
+    catalogue = Catalogue(_settings(index_dir).catalogue_location)
     key, token = catalogue.create_key(name, role, collections.split(","))
     typer.echo(token)
     typer.echo(
@@ -322,7 +327,7 @@ def keys_revoke(
     """Revoke a key at once: the next request made with it gets 401."""
     from qa.catalogue import Catalogue
 
-    if not Catalogue(_settings(index_dir).catalogue_path).revoke_key(key_id):
+    if not Catalogue(_settings(index_dir).catalogue_location).revoke_key(key_id):
         raise InvalidInputError(f"no active key {key_id!r}")
     typer.echo(f"revoked {key_id}")
 
@@ -332,7 +337,7 @@ def keys_list(index_dir: IndexDir = None, as_json: AsJson = False) -> None:
     """Every key with its role, scope and state (never the key itself)."""
     from qa.catalogue import Catalogue
 
-    keys = Catalogue(_settings(index_dir).catalogue_path).keys()
+    keys = Catalogue(_settings(index_dir).catalogue_location).keys()
     if as_json:
         _emit([k.to_dict() for k in keys])
         return

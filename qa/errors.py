@@ -93,3 +93,10 @@ class BusyError(QAError):
 class RequestTimeoutError(QAError):
     status = 504
     title = "Timed out"
+
+
+class CatalogueUnavailableError(QAError):
+    """The shared catalogue database (PostgreSQL) cannot be reached."""
+
+    status = 503
+    title = "Catalogue unavailable"

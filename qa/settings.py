@@ -8,6 +8,7 @@ variables, and a TOML file (`qa.toml` in the working directory, or the path in
 from __future__ import annotations
 
 import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -99,6 +100,16 @@ class Settings(BaseSettings):
         default=None,
         description="SQLite file of API keys, ingestion jobs and collections created over "
         "HTTP [default: catalogue.sqlite in the index dir].",
+    )
+    catalogue_url: str | None = Field(
+        default=None,
+        description="postgresql://user:password@host/db: one catalogue shared by several "
+        "API replicas (keys, jobs, collections created over HTTP); overrides `catalogue`.",
+    )
+    instance: str | None = Field(
+        default=None,
+        description="This server's name among replicas sharing a catalogue: uploads are "
+        "spooled on its disk, so only it ingests them [default: host name and index dir].",
     )
     audit_log: Path | None = Field(
         default=None,
@@ -209,8 +220,12 @@ class Settings(BaseSettings):
         )
 
     @property
-    def catalogue_path(self) -> Path:
-        return self.catalogue or self.index_dir / "catalogue.sqlite"
+    def catalogue_location(self) -> Path | str:
+        return self.catalogue_url or self.catalogue or self.index_dir / "catalogue.sqlite"
+
+    @property
+    def instance_name(self) -> str:
+        return self.instance or f"{socket.gethostname()}:{self.index_dir.resolve()}"
 
     @property
     def audit_path(self) -> Path:

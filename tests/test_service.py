@@ -329,7 +329,7 @@ def test_open_mode_then_a_key_then_revocation(
     response = client.get("/v1/collections", headers=bearer("qa_000000000000_guess"))
     assert "unknown or has been revoked" in problem(response, 401)["detail"]
     # A key made by another process (the CLI) takes effect on the next request.
-    catalogue = Catalogue(service.settings.catalogue_path)
+    catalogue = Catalogue(service.settings.catalogue_location)
     key, token = catalogue.create_key("ops", "reader", ["*"])
     response = client.get("/v1/collections")
     assert "needs an API key" in problem(response, 401)["detail"]
@@ -686,16 +686,23 @@ def test_records_upload(service: Service) -> None:
 def test_a_job_left_running_fails_at_the_next_start(
     make_service: Callable[..., Service], tmp_path: Path
 ) -> None:
-    catalogue = Catalogue(tmp_path / "idx" / "catalogue.sqlite")
+    path = tmp_path / "idx" / "catalogue.sqlite"
+    catalogue = Catalogue(path, owner=Settings(index_dir=tmp_path / "idx").instance_name)
+    replica = Catalogue(path, owner="another-replica")
     spool = tmp_path / "spool"
     spool.mkdir()
     job = catalogue.create_job("docs", spool, ["a.txt"], None)
+    theirs = replica.create_job("docs", spool, ["b.txt"], None)
+    assert replica.claim_next_job() == replica.job(theirs.id)
     claimed = catalogue.claim_next_job()
     assert claimed is not None and claimed.id == job.id and claimed.status == "running"
+    assert catalogue.claim_next_job() is None  # the other replica's job is not ours to take
     service = make_service()
     failed = service.client.get(f"/v1/jobs/{job.id}").json()
     assert failed["status"] == "failed" and failed["finished_at"]
     assert failed["errors"] == ["interrupted: the server stopped before the job finished"]
+    # Another replica's running job is its own to report.
+    assert service.client.get(f"/v1/jobs/{theirs.id}").json()["status"] == "running"
 
 
 def test_a_job_for_a_deleted_collection_does_not_bring_it_back(service: Service) -> None:

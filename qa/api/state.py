@@ -35,7 +35,7 @@ class AppState:
         self.runtime = Runtime(settings)
         self.retriever = Retriever(self.runtime)
         self.pipeline = AskPipeline(self.runtime)
-        self.catalogue = Catalogue(settings.catalogue_path)
+        self.catalogue = Catalogue(settings.catalogue_location, owner=settings.instance_name)
         self.audit = AuditLog(
             settings.audit_path if settings.audit else None, settings.audit_questions
         )

