@@ -132,12 +132,11 @@ class Fast:
     def __init__(self, server: ThreadServer, pipeline: ScriptedPipeline, keys: dict[str, str]):
         self.server, self.pipeline, self.keys = server, pipeline, keys
 
-    def client(self, key: str = "admin", **options: Any) -> openai.OpenAI:
+    def client(self, key: str = "admin", max_retries: int = 0) -> openai.OpenAI:
         return openai.OpenAI(
             base_url=f"{self.server.base}/v1",
             api_key=self.keys.get(key, key),
-            max_retries=0,
-            **options,
+            max_retries=max_retries,
         )
 
 
@@ -275,6 +274,14 @@ def test_an_error_mid_stream_is_an_error_chunk(fast: Fast, question: str, messag
     assert "Partly " in received
     # The admission was released: the next question is answered, not refused with 503.
     assert ask(fast.client(), "What is the maximum bond?").choices[0].message.content
+
+
+def test_a_timed_out_answer_is_504_and_not_retried_by_the_sdk(fast: Fast) -> None:
+    asked = len(fast.pipeline.asked)
+    with pytest.raises(openai.InternalServerError, match="no answer within") as raised:
+        ask(fast.client(max_retries=2), "Will this timeout?")
+    assert raised.value.status_code == 504
+    assert len(fast.pipeline.asked) == asked + 1
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,10 @@ async def _with_error_object(request: Request, exc: Exception) -> Response:
     body["error"] = error_object(response.status_code, str(body.get("title")), str(body["detail"]))
     keep = {"retry-after", "www-authenticate"}
     headers = {k: v for k, v in response.headers.items() if k.lower() in keep}
+    if response.status_code == 504:
+        # OpenAI SDKs retry any 5xx twice by default; a question that already used the
+        # whole request timeout would only use it again. (503 Busy is worth retrying.)
+        headers["x-should-retry"] = "false"
     return JSONResponse(
         body, status_code=response.status_code, media_type=response.media_type, headers=headers
     )
