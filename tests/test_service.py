@@ -875,6 +875,31 @@ def test_metrics(service: Service) -> None:
     assert sample(metric_samples(client), "qa_collection_documents", collection="docs") == 1
 
 
+def test_metrics_need_an_admin_key_once_keys_exist(keyed: tuple[Service, Keys]) -> None:
+    service, keys = keyed
+    client = service.client
+    assert "needs an API key" in problem(client.get("/metrics"), 401)["detail"]
+    assert (
+        "needs 'admin'"
+        in problem(client.get("/metrics", headers=bearer(keys.reader)), 403)["detail"]
+    )
+    oversize = client.post(
+        "/v1/search",
+        content=b"x" * (service.settings.max_body_bytes + 1),
+        headers={**bearer(keys.reader), "content-type": "application/json"},
+    )
+    problem(oversize, 413)
+    response = client.get("/metrics", headers=bearer(keys.admin))
+    assert response.status_code == 200
+    counted = [
+        s
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+        if s.name == "qa_requests_total" and s.labels["status"] == "413"
+    ]
+    assert counted and counted[0].value == 1  # refused by the body limit, and still counted
+
+
 def read_audit(settings: Settings) -> list[dict[str, Any]]:
     return [json.loads(line) for line in settings.audit_path.read_text().splitlines()]
 

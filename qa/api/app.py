@@ -18,6 +18,7 @@ from qa.api.deps import StateDep
 from qa.api.limits import BodyLimit
 from qa.api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from qa.api.routes import ask, collections, documents, health, jobs, openai, search
+from qa.api.security import KeyDep, authorize
 from qa.api.state import AppState
 from qa.settings import Settings, get_settings
 
@@ -77,16 +78,23 @@ def create_app(
     async def page() -> FileResponse:
         return FileResponse(WEB / "index.html")
 
-    @app.get("/metrics", summary="Prometheus metrics.", tags=["health"])
-    async def metrics(state: StateDep) -> Response:
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics; once API keys exist, an admin key is needed.",
+        tags=["health"],
+    )
+    async def metrics(state: StateDep, key: KeyDep) -> Response:
+        # Collection names and sizes are not for anonymous eyes once keys are in use.
+        authorize(key, None, "admin")
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
     def current_metrics() -> Metrics | None:
         state = getattr(app.state, "qa", None)
         return state.metrics if state is not None else None
 
-    app.add_middleware(MetricsMiddleware, metrics=current_metrics)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
+    # Outermost, so that requests refused by the body limit are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=current_metrics)
     return app
