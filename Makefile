@@ -45,12 +45,14 @@ typecheck: install
 	$(BIN)/mypy
 
 # The web page's end-to-end tests drive Debian's Chromium (no browser download).
+# Noto CJK so that the Chinese in the page's screenshots renders.
 browser:
-	@test -x /usr/bin/chromium || { \
-	  echo "installing Debian chromium for the web page tests"; \
+	@{ test -x /usr/bin/chromium && test -d /usr/share/fonts/opentype/noto; } || { \
+	  echo "installing Debian chromium and CJK fonts for the web page tests"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk \
+	    >/dev/null; }
 
 pytest: install browser
 	$(BIN)/qa models prepare --generator tiny
