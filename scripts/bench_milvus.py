@@ -81,6 +81,7 @@ def measure(store: Store, docs: list[Document], qs: list[str], batch: int) -> di
         ingestor.run_documents(docs[start : start + batch], "bench", report, progress=False)
         chunks += report.chunks
     ingest_s = time.perf_counter() - started
+    print(f"  ingested {len(docs)} documents in {ingest_s:.1f} s", flush=True)
     collection = store.open("bench")
     vectors = embedder.embed_queries(qs)
     result: dict[str, Any] = {

@@ -32,6 +32,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -419,9 +420,22 @@ class MilvusStore:
                     self.meta, schema=schema, index_params=index, consistency_level=STRONG
                 )
             except Exception:
-                if not self.client.has_collection(self.meta):  # not a race with a replica
+                # Replicas starting at once on an empty namespace race to create it: the
+                # loser waits for the winner's collection to appear and be loaded.
+                for _ in range(100):
+                    time.sleep(0.1)
+                    if self.client.has_collection(self.meta):
+                        break
+                else:
                     raise
-        self.ensure_loaded(self.meta)
+        for attempt in range(100):
+            try:
+                self.ensure_loaded(self.meta)
+                break
+            except Exception:
+                if attempt == 99:
+                    raise
+                time.sleep(0.1)
 
     def ensure_loaded(self, *collections: str) -> None:
         for collection in collections:
