@@ -58,6 +58,9 @@ pytest: install browser
 	$(BIN)/qa models prepare --generator tiny
 	$(BIN)/qa models prepare --generator fast
 	$(BIN)/python -m pytest
+	# The API suites again with every collection in Milvus (a milvus-lite server
+	# on loopback, started and stopped by the tests).
+	QA_TEST_BACKEND=milvus $(BIN)/python -m pytest -q -m "not slow" tests/test_api.py tests/test_service.py
 
 test: lint typecheck pytest
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +76,91 @@ class HashingEmbedder:
 @pytest.fixture
 def hashing_embedder() -> HashingEmbedder:
     return HashingEmbedder()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def milvus_ready(uri: str) -> str | None:
+    """None when a client can list collections, else why not."""
+    try:
+        from pymilvus import MilvusClient
+
+        MilvusClient(uri=uri, timeout=5).list_collections()
+        return None
+    except Exception as exc:
+        return str(exc)
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`milvus-lite server` on a free loopback port, for the whole session."""
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed")
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed")
+    data = tmp_path_factory.mktemp("milvus-server")
+    port = free_port()
+    log = (data / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "milvus_lite",
+            "server",
+            "--data-dir",
+            str(data / "db"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    why: str | None = "not started"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0 and (why := milvus_ready(uri)) is None:
+                break
+        time.sleep(0.2)
+    if why is not None:
+        process.kill()
+        process.wait()
+        tail = (data / "server.log").read_text()[-2000:]
+        pytest.skip(f"milvus-lite server did not start on {uri}: {why}; its log ends: {tail}")
+    yield uri
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def backend_under_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """QA_TEST_BACKEND=milvus runs the suite on a Milvus server started here: every
+    Settings() built by the code under test then reads QA_VECTOR_BACKEND=milvus."""
+    if os.environ.get("QA_TEST_BACKEND") != "milvus":
+        yield
+        return
+    uri = request.getfixturevalue("milvus_server")
+    saved = {k: os.environ.get(k) for k in ("QA_VECTOR_BACKEND", "QA_MILVUS_URI")}
+    os.environ.update(QA_VECTOR_BACKEND="milvus", QA_MILVUS_URI=uri)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def milvus_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own Milvus collections, on a server the session shares."""
+    if os.environ.get("QA_VECTOR_BACKEND") == "milvus":
+        monkeypatch.setenv("QA_MILVUS_NAMESPACE", f"t{uuid.uuid4().hex[:12]}")

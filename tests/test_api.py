@@ -13,7 +13,7 @@ from qa.api.app import create_app
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
 from qa.settings import Settings
-from qa.store.collection import CollectionStore
+from qa.store.backend import open_store
 from tests.conftest import HashingEmbedder
 
 
@@ -120,7 +120,7 @@ def test_search_over_http_returns_contract_shape(tmp_path: Path) -> None:
         + "\n"
     )
     embedder = HashingEmbedder()
-    store = CollectionStore(index_dir)
+    store = open_store(Settings(index_dir=index_dir))
     Ingestor(store, embedder, ChunkerConfig(64, 8), max_file_bytes=10**6).run(
         [data], "docs", progress=False
     )

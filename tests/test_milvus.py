@@ -8,7 +8,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from qa.store.backend import Store, open_store
 from qa.store.collection import CollectionStore
 from qa.store.maintenance import rebuild
 from qa.store.milvus import filter_expression, lexical_text, literal
-from tests.conftest import HashingEmbedder
+from tests.conftest import HashingEmbedder, free_port, milvus_ready
 
 RECORDS: list[dict[str, object]] = [
     {"id": "bond", "title": "Bonds", "text": "The maximum bond is four weeks of rent.",
@@ -43,76 +42,13 @@ RECORDS: list[dict[str, object]] = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _milvus_ready(uri: str) -> str | None:
-    """None when a client can list collections, else why not."""
-    try:
-        from pymilvus import MilvusClient
-
-        MilvusClient(uri=uri, timeout=5).list_collections()
-        return None
-    except Exception as exc:
-        return str(exc)
-
-
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`milvus-lite server` on a free loopback port, for the whole session."""
-    pytest.importorskip("pymilvus", reason="pymilvus is not installed")
-    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed")
-    data = tmp_path_factory.mktemp("milvus-server")
-    port = _free_port()
-    log = (data / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "milvus_lite",
-            "server",
-            "--data-dir",
-            str(data / "db"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    why: str | None = "not started"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0 and (why := _milvus_ready(uri)) is None:
-                break
-        time.sleep(0.2)
-    if why is not None:
-        process.kill()
-        process.wait()
-        tail = (data / "server.log").read_text()[-2000:]
-        pytest.skip(f"milvus-lite server did not start on {uri}: {why}; its log ends: {tail}")
-    yield uri
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
-
-
 @pytest.fixture(scope="session")
 def milvus_lite_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """An embedded Milvus Lite data path (pymilvus runs it inside this process)."""
     pytest.importorskip("pymilvus", reason="pymilvus is not installed")
     pytest.importorskip("milvus_lite", reason="milvus-lite is not installed")
     uri = str(tmp_path_factory.mktemp("milvus-lite") / "milvus.db")
-    why = _milvus_ready(uri)
+    why = milvus_ready(uri)
     if why is not None:
         pytest.skip(f"Milvus Lite could not open {uri}: {why}")
     return uri
@@ -469,7 +405,7 @@ def _replicas(settings: Settings, tmp_path: Path, generator: str) -> Iterator[li
     urls: list[str] = []
     try:
         for name in ("a", "b"):
-            port = _free_port()
+            port = free_port()
             log = (tmp_path / f"replica-{name}.log").open("w")
             processes.append(
                 subprocess.Popen(

@@ -35,7 +35,7 @@ from qa.models.protocols import Embedder
 from qa.pipeline import Answer, Citation
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import CollectionStore
+from qa.store.backend import open_store
 from tests.conftest import HashingEmbedder
 
 BOND = "The rental bond is four weeks of rent, lodged with the tenancy authority."
@@ -139,9 +139,12 @@ def build_collection(index_dir: Path, name: str = "docs") -> HashingEmbedder:
         json.dumps({"id": "a", "text": BOND}) + "\n" + json.dumps({"id": "b", "text": TABLETS})
     )
     embedder = HashingEmbedder()
-    Ingestor(CollectionStore(index_dir), embedder, ChunkerConfig(64, 8), max_file_bytes=10**6).run(
-        [data], name, progress=False
-    )
+    Ingestor(
+        open_store(Settings(index_dir=index_dir)),
+        embedder,
+        ChunkerConfig(64, 8),
+        max_file_bytes=10**6,
+    ).run([data], name, progress=False)
     return embedder
 
 
