@@ -184,6 +184,12 @@ class AskPipeline:
             log.info(
                 "dropped %d unsupported sentence(s): %s", len(grounding.dropped), grounding.dropped
             )
+        if grounding.corrected:
+            log.info(
+                "replaced %d sentence(s) that contradict their passage by its words: %s",
+                len(grounding.corrected),
+                grounding.corrected,
+            )
         return assemble(grounding, language, {})
 
     def stream(

@@ -165,3 +165,85 @@ def test_semantic_support_uses_the_embedders_own_bar() -> None:
     )
     assert supported.found and supported.sentences[0].support is not None
     assert supported.sentences[0].support.passage.n == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "passage_text", "supported"),
+    [
+        # A dropped "not" (seen from the fast generator on the sample corpus).
+        (
+            "A landlord may require a bond that is more than 4 weeks' rent.",
+            BOND,
+            False,
+        ),
+        (
+            "A landlord in Westmere may require a bond that is more than 4 weeks' rent under "
+            "the agreement.",
+            "(1) A landlord must not require or accept a bond that is more than 4 weeks' rent "
+            "under the agreement.",
+            False,
+        ),
+        ("The maximum bond is 4 weeks' rent.", BOND, True),
+        ("A landlord must not require a bond of more than 4 weeks' rent.", BOND, True),
+        # A negation the passage does not make.
+        (
+            "The landlord does not need to give written notice before entry.",
+            ENTRY,
+            False,
+        ),
+        # Bounds that contain a negator are not negations.
+        (
+            "The bond must be repaid within 14 days of the end of the tenancy.",
+            "The bond must be repaid no later than 14 days after the end of the tenancy.",
+            True,
+        ),
+        # A negation in another clause of the quote is no contradiction.
+        (
+            "The landlord must return the bond within 14 days.",
+            "The landlord must return the bond within 14 days, and must not charge a fee.",
+            True,
+        ),
+        ("读者可以在馆内吸烟。", "第九条 读者不得在馆内吸烟。", False),
+        ("读者不得在馆内吸烟。", "第九条 读者不得在馆内吸烟。", True),
+        ("每次续借不超过15天。", "第七条 每次续借不超过15天。", True),
+    ],
+)
+def test_answer_and_passage_must_agree_on_negation(
+    answer: str, passage_text: str, supported: bool
+) -> None:
+    """A sentence that contradicts its passage is never kept: the answer states the
+    passage's own words instead."""
+    result = grounder().run(answer, [passage(1, passage_text)])
+    (sentence,) = result.sentences
+    assert sentence.support is not None
+    if supported:
+        assert sentence.text == answer and result.corrected == []
+    else:
+        assert result.corrected == [answer] and sentence.support.contradicted
+        assert sentence.text != answer and sentence.text in passage_text.replace("**", "")
+        assert sentence.support.quote in passage_text
+
+
+def test_a_contradicting_passage_is_not_outvoted_by_a_weaker_match() -> None:
+    """Seen on the sample corpus: the dropped "not" was rescued by another passage that
+    merely shares words (and a list number) with the sentence."""
+    bond = (
+        "(1) A landlord must not require or accept a bond that is more than 4 weeks' rent "
+        "under the agreement."
+    )
+    claims = (
+        "(4) A landlord may only claim against the bond for unpaid rent, the cost of repairing "
+        "damage, and cleaning."
+    )
+    answer = "A landlord may require a bond that is more than 4 weeks' rent under the agreement."
+    result = grounder().run(answer, [passage(1, bond), passage(2, claims)])
+    assert result.corrected == [answer]
+    final = assemble(result, "en", {})
+    assert final.answer == (
+        "A landlord must not require or accept a bond that is more than 4 weeks' rent under "
+        "the agreement. [1]"
+    )
+    assert final.citations[0].chunk_id == "doc1#0" and final.citations[0].quote == bond
+    # Without the contradicting passage, the weaker match would have carried it.
+    alone = grounder().run(answer, [passage(2, claims)])
+    assert alone.found and alone.corrected == []

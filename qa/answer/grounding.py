@@ -4,16 +4,19 @@ The application owns citations: small models asked to write [n] markers copy or
 misplace them. A sentence is supported by a passage when most of its content
 words (CJK: character bigrams) occur in the passage, or, for English, when it
 is semantically close to one of the passage's sentences; and in either case
-every number it states occurs in the passage. Unsupported sentences are dropped.
+every number it states occurs in the passage, and the two agree on negation
+(`polarity.py`). Unsupported sentences are dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.answer.polarity import contradicts
 from qa.answer.prompts import Passage
 from qa.ingest.chunking import sentence_spans
 from qa.models.protocols import Vectors
@@ -26,6 +29,9 @@ class Support:
     score: float
     quote_start: int
     quote_end: int
+    contradicted: bool = False
+    """The passage most on point says the opposite of the sentence (a dropped or an
+    added "not"): the answer states the quote instead."""
 
     @property
     def quote(self) -> str:
@@ -43,6 +49,8 @@ class GroundedSentence:
 class Grounding:
     sentences: list[GroundedSentence]
     dropped: list[str]
+    corrected: list[str] = field(default_factory=list)
+    """Generated sentences replaced by the words of the passage they contradicted."""
 
     @property
     def found(self) -> bool:
@@ -50,6 +58,15 @@ class Grounding:
 
 
 SentenceEmbedder = Callable[[Sequence[str]], Vectors]
+
+
+_LIST_MARK = re.compile(r"^\s*(?:\(\w{1,3}\)|\d{1,3}[.)])\s+")
+
+
+def plain_quote(quote: str) -> str:
+    """A passage sentence as an answer sentence: without its list number or Markdown
+    emphasis (the citation keeps the verbatim quote)."""
+    return _LIST_MARK.sub("", quote.replace("**", "").replace("__", "")).strip()
 
 
 def split_sentences(text: str) -> list[str]:
@@ -114,6 +131,7 @@ class Grounder:
         stated = numbers(sentence) - given
         sims = self._semantic(sentence, passages) if semantic else [(0.0, 0, 0)] * len(passages)
         best: Support | None = None
+        veto: Support | None = None
         for passage, (sim, s_start, s_end) in zip(passages, sims, strict=True):
             # The generator saw the title and section too ("BIO210 Assessment Policy").
             chunk = passage.hit.chunk
@@ -127,8 +145,16 @@ class Grounder:
             if semantic_score > lexical and semantic_score > q_score / self.threshold:
                 q_start, q_end = s_start, s_end
             score = max(lexical, semantic_score)
+            if score >= 1.0 and contradicts(sentence, passage.text[q_start:q_end]):
+                if veto is None or score > veto.score:
+                    veto = Support(passage, score, q_start, q_end, contradicted=True)
+                continue
             if score >= 1.0 and (best is None or score > best.score):
                 best = Support(passage, score, q_start, q_end)
+        # The passage most on point says the opposite: a weaker match elsewhere
+        # ("(4) A landlord may only claim against the bond") must not rescue the sentence.
+        if veto is not None and (best is None or veto.score >= best.score):
+            return veto
         return best
 
     def run(
@@ -143,6 +169,7 @@ class Grounder:
         given = numbers(question)
         sentences: list[GroundedSentence] = []
         dropped: list[str] = []
+        corrected: list[str] = []
         for sentence in split_sentences(answer):
             if not content_tokens(sentence):
                 sentences.append(GroundedSentence(sentence, None))
@@ -150,6 +177,9 @@ class Grounder:
             found = self.support(sentence, passages, semantic, given)
             if found is None:
                 dropped.append(sentence)
+            elif found.contradicted:
+                corrected.append(sentence)
+                sentences.append(GroundedSentence(plain_quote(found.quote), found))
             else:
                 sentences.append(GroundedSentence(sentence, found))
-        return Grounding(sentences, dropped)
+        return Grounding(sentences, dropped, corrected)
