@@ -10,8 +10,8 @@ every number it states occurs in the passage, and the two agree on negation
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
