@@ -11,9 +11,12 @@ reports/bench_query-index (once; reused while it exists), starts
 port, waits for /readyz (models loaded) and stops the server at the end. The
 generator is the QA_GENERATOR setting (default `fast`).
 
-Queries are COVID-QA questions, each asked once per concurrency level (the server's
-query cache does not hit across levels either: levels use different questions
-where there are enough). search: `POST /v1/search` with k=10; every level sends
+Queries are COVID-QA questions (for ask, with the own server: only those about the
+COVID-QA articles in its index, so that ask has something to answer; a question the
+index cannot answer is declined before generation and counted apart), each asked once
+per concurrency level (levels use different questions where there are enough, so
+the server's query cache does not hit across levels). search: `POST /v1/search`
+with k=10; every level sends
 --search-requests requests from that many client threads at once. ask: `POST /v1/ask`
 with `"stream": true, "k": --ask-k`, --ask-requests questions per level; time to
 first token is from sending the request to the first `token` event, tokens/s is the
@@ -46,9 +49,23 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 
 
-def questions() -> list[str]:
+def questions(articles: set[str] | None = None) -> list[str]:
+    """COVID-QA questions, only those about the given articles (ids as in
+    bench_ingest: covidqa/NNN) when a set is given, so that most have an answer."""
     data = json.loads((DATA / "covidqa" / "200423_covidQA.json").read_text())["data"]
-    return [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]]
+    return [
+        q["question"]
+        for i, a in enumerate(data)
+        if articles is None or f"covidqa/{i:03d}" in articles
+        for p in a["paragraphs"]
+        for q in p["qas"]
+    ]
+
+
+def indexed_articles(documents: int) -> set[str]:
+    from bench_ingest import load_corpus
+
+    return {d.id for d in load_corpus([], documents) if d.id.startswith("covidqa/")}
 
 
 def free_port() -> int:
@@ -184,6 +201,7 @@ def benchmark(url: str, args: argparse.Namespace) -> dict[str, Any]:
     from tqdm import tqdm
 
     pool = questions()
+    answerable = questions(None if args.url else indexed_articles(args.documents))
     load_before = os.getloadavg()
     with httpx.Client() as client:  # warm-up: models are loaded, but first calls set up
         for q in pool[-3:]:
@@ -208,9 +226,10 @@ def benchmark(url: str, args: argparse.Namespace) -> dict[str, Any]:
         print(json.dumps(rows[-1]), flush=True)
 
     tokenizer = generator_tokenizer()
+    ask_offset = 0
     for level in tqdm(args.ask_concurrency, desc="ask levels"):
-        picked = pool[offset : offset + args.ask_requests]
-        offset += args.ask_requests
+        picked = answerable[ask_offset : ask_offset + args.ask_requests]
+        ask_offset += args.ask_requests
         bodies = [
             {"question": q, "collection": args.collection, "k": args.ask_k, "stream": True}
             for q in picked
@@ -223,6 +242,7 @@ def benchmark(url: str, args: argparse.Namespace) -> dict[str, Any]:
             if r["decode_s"] and tokens > 1:
                 rates.append((tokens - 1) / r["decode_s"])
         ttft = [r["first_token_s"] for r in done]
+        refused = sum(r["status"] == 200 and r["first_token_s"] is None for r in results)
         totals = [r["total_s"] for r in done]
         rows.append(
             {
@@ -230,6 +250,7 @@ def benchmark(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 "concurrency": level,
                 "requests": len(results),
                 "rejected_503": sum(r["status"] == 503 for r in results),
+                "declined_without_generating": refused,
                 "median_ms": round(1000 * statistics.median(totals), 1) if totals else None,
                 "p95_ms": round(1000 * pctl(totals, 0.95), 1) if totals else None,
                 "first_token_median_s": round(statistics.median(ttft), 2) if ttft else None,
