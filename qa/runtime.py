@@ -65,7 +65,9 @@ class Runtime:
                     log.info("loading embedder %s", name)
                     self._before_model_load()
                     self._embedders[name] = load_embedder(
-                        spec, batch_size=self.settings.embed_batch_size
+                        spec,
+                        batch_size=self.settings.embed_batch_size,
+                        int8=self.settings.embed_int8,
                     )
                 self._embedders[spec] = self._embedders[name]
             return self._embedders[spec]

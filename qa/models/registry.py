@@ -74,7 +74,9 @@ def embedder_folder(spec: str) -> tuple[str, Path]:
     return str(folder.resolve()), folder.resolve()
 
 
-def load_embedder(spec: str, *, batch_size: int = 32, threads: int = 2) -> Embedder:
+def load_embedder(
+    spec: str, *, batch_size: int = 32, threads: int = 2, int8: bool = True
+) -> Embedder:
     from qa.models.st_embedder import SentenceTransformerEmbedder
 
     name, folder = embedder_folder(spec)
@@ -84,8 +86,10 @@ def load_embedder(spec: str, *, batch_size: int = 32, threads: int = 2) -> Embed
         return E5Embedder(folder, name, threads=threads)
     if spec in EMBEDDER_PRESETS:
         languages = EMBEDDER_PRESETS[spec][2]
-        return SentenceTransformerEmbedder(folder, name, languages=languages, batch_size=batch_size)
-    return SentenceTransformerEmbedder(folder, name, batch_size=batch_size)
+        return SentenceTransformerEmbedder(
+            folder, name, languages=languages, batch_size=batch_size, int8=int8
+        )
+    return SentenceTransformerEmbedder(folder, name, batch_size=batch_size, int8=int8)
 
 
 def generator_folder(spec: str, cache_dir: Path) -> Path:

@@ -74,6 +74,10 @@ class Collection:
         self.root = root
         self.folder = folder
         self.manifest = Manifest.read(folder)
+        # Token sets of chunks already seen by the near-duplicate filter: a generation
+        # never changes, and re-tokenising every candidate took two thirds of the
+        # search time left once the query vector is cached (docs/PERFORMANCE.md).
+        self._tokens: dict[int, set[str]] = {}
         try:
             self.docstore = DocStore(folder / DOCSTORE_FILE, readonly=True)
             self.dense = FaissIndex.load(folder, policy, mmap=True)
@@ -135,7 +139,7 @@ class Collection:
             for row, score, views in fused
             if row in chunks
         ]
-        return deduplicate(hits, k)
+        return deduplicate(hits, k, self._tokens)
 
 
 class CollectionStore:

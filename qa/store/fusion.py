@@ -94,6 +94,10 @@ def _token_set(chunk: StoredChunk, cache: dict[int, set[str]]) -> set[str]:
     return found
 
 
+TOKEN_CACHE_LIMIT = 200_000
+"""Token sets a long-lived cache keeps before it starts again (about 0.5 KB each)."""
+
+
 def deduplicate(
     hits: list[SearchHit], k: int, tokens: dict[int, set[str]] | None = None
 ) -> list[SearchHit]:
@@ -104,6 +108,8 @@ def deduplicate(
     """
     kept: list[SearchHit] = []
     tokens = {} if tokens is None else tokens
+    if len(tokens) > TOKEN_CACHE_LIMIT:
+        tokens.clear()
     for hit in hits:
         if not any(_redundant(hit.chunk, other.chunk, tokens) for other in kept):
             kept.append(hit)

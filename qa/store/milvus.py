@@ -290,6 +290,8 @@ class MilvusCollection:
         self._client = store.client
         self._chunks = manifest.dense["chunks"]
         self._docs = MilvusDocs(self._client, manifest.dense["docs"], self._chunks)
+        # Chunk ids hash their content, so a cached token set never goes stale.
+        self._tokens: dict[int, set[str]] = {}
         store.ensure_loaded(self._chunks, manifest.dense["docs"])
 
     @property
@@ -377,7 +379,7 @@ class MilvusCollection:
             SearchHit(chunks[row], score, **views)  # type: ignore[arg-type]
             for row, score, views in fused
         ]
-        return deduplicate(hits, k)
+        return deduplicate(hits, k, self._tokens)
 
     def export(self) -> Iterator[tuple[Document, list[StoredChunk], Vectors]]:
         dimension = int(self.manifest.embedder["dimension"])
