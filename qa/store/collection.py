@@ -32,7 +32,7 @@ from qa.models.protocols import EmbedderInfo, Vectors
 from qa.settings import Settings
 from qa.store.dense import DENSE_FILE, DensePolicy, FaissIndex
 from qa.store.docstore import DocStore, FilterValue, StoredChunk
-from qa.store.fusion import Fusion, SearchHit, SearchMode, blend, deduplicate, fuse
+from qa.store.fusion import Fusion, SearchHit, SearchMode, ranked_hits
 from qa.store.manifest import MANIFEST, Manifest
 from qa.store.sparse import SparseIndex
 
@@ -129,17 +129,16 @@ class Collection:
         if mode != "sparse" and vector is not None:
             dense = self.dense.search(vector, depth, allowed)
         sparse = self.sparse.search(query, depth, allowed) if mode != "dense" else []
-        if fusion == "rrf":
-            fused = fuse(dense, sparse, depth)
-        else:
-            fused = blend(dense, sparse, depth, alpha)
-        chunks = self.docstore.chunks_by_row_ids(row for row, _, _ in fused)
-        hits = [
-            SearchHit(chunks[row], score, **views)  # type: ignore[arg-type]
-            for row, score, views in fused
-            if row in chunks
-        ]
-        return deduplicate(hits, k, self._tokens)
+        return ranked_hits(
+            dense,
+            sparse,
+            self.docstore.chunks_by_row_ids,
+            k,
+            depth=depth,
+            fusion=fusion,
+            alpha=alpha,
+            tokens=self._tokens,
+        )
 
 
 class CollectionStore:

@@ -6,6 +6,7 @@ fusion on cached candidate lists without touching an index.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -116,3 +117,26 @@ def deduplicate(
             if len(kept) == k:
                 break
     return kept
+
+
+def ranked_hits(
+    dense: list[tuple[int, float]],
+    sparse: list[tuple[int, float]],
+    fetch: Callable[[Iterable[int]], Mapping[int, StoredChunk]],
+    k: int,
+    *,
+    depth: int,
+    fusion: Fusion,
+    alpha: float,
+    tokens: dict[int, set[str]] | None = None,
+) -> list[SearchHit]:
+    """What every backend does once it has its dense and BM25 candidates: fuse them,
+    fetch the fused chunks, and keep k without near-duplicates."""
+    fused = fuse(dense, sparse, depth) if fusion == "rrf" else blend(dense, sparse, depth, alpha)
+    chunks = fetch(row for row, _, _ in fused)
+    hits = [
+        SearchHit(chunks[row], score, **views)  # type: ignore[arg-type]
+        for row, score, views in fused
+        if row in chunks
+    ]
+    return deduplicate(hits, k, tokens)

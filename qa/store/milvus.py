@@ -48,7 +48,7 @@ from qa.models.protocols import EmbedderInfo, Vectors
 from qa.settings import Settings
 from qa.store.collection import check_name
 from qa.store.docstore import FilterValue, StoredChunk
-from qa.store.fusion import Fusion, SearchHit, SearchMode, blend, deduplicate, fuse
+from qa.store.fusion import Fusion, SearchHit, SearchMode, ranked_hits
 from qa.store.manifest import Manifest
 from qa.tokens import lexical_tokens
 
@@ -372,14 +372,16 @@ class MilvusCollection:
                 score = abs(float(row["distance"]))
                 if score > 0:
                     sparse.append((chunk.row_id, score))
-        fused = (
-            fuse(dense, sparse, depth) if fusion == "rrf" else blend(dense, sparse, depth, alpha)
+        return ranked_hits(
+            dense,
+            sparse,
+            lambda _rows: chunks,
+            k,
+            depth=depth,
+            fusion=fusion,
+            alpha=alpha,
+            tokens=self._tokens,
         )
-        hits = [
-            SearchHit(chunks[row], score, **views)  # type: ignore[arg-type]
-            for row, score, views in fused
-        ]
-        return deduplicate(hits, k, self._tokens)
 
     def export(self) -> Iterator[tuple[Document, list[StoredChunk], Vectors]]:
         dimension = int(self.manifest.embedder["dimension"])
