@@ -96,7 +96,10 @@ class TransformersGenerator:
             finished = True
         finally:
             stop.event.set()
-            worker.join()
+            # A reader that went away may leave this generator to the garbage collector,
+            # which can run in any thread, the worker's included: it cannot join itself.
+            if threading.current_thread() is not worker:
+                worker.join()
             if not finished:
                 log.info("generation stopped after %d pieces: its reader went away", pieces)
         if errors:
