@@ -1,4 +1,5 @@
-"""The embedder speed-ups kept by scripts/bench_ingest.py: int8, warm-up, query cache."""
+"""The embedder speed-ups kept by scripts/bench_ingest.py: int8, warm-up, query cache,
+and the short path for a few queries."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import numpy as np
 import pytest
 
 from qa.models.protocols import EmbedderInfo
-from qa.models.st_embedder import QueryCache, SentenceTransformerEmbedder, quantize_int8
+from qa.models.quantization import quantize_int8
+from qa.models.st_embedder import (
+    FEW_QUERIES,
+    QueryCache,
+    SentenceTransformerEmbedder,
+)
 
 
 class FakeModel:
@@ -18,6 +24,7 @@ class FakeModel:
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
+        self.forwards = 0  # calls that came past `encode`, through the modules
 
     def encode(self, texts: Sequence[str], **kwargs: Any) -> Any:
         self.calls.append(list(texts))
@@ -25,6 +32,15 @@ class FakeModel:
         for i, text in enumerate(texts):
             rows[i] = [len(text), sum(map(ord, text)) % 97, text.count("a"), 1.0]
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    def tokenize(self, texts: list[str]) -> dict[str, list[str]]:
+        return {"texts": texts}
+
+    def __call__(self, features: dict[str, list[str]]) -> dict[str, Any]:
+        import torch
+
+        self.forwards += 1
+        return {"sentence_embedding": torch.from_numpy(self.encode(features["texts"]))}
 
 
 def fake_embedder(cache_size: int = 8) -> tuple[SentenceTransformerEmbedder, FakeModel]:
@@ -70,6 +86,17 @@ def test_cached_queries_come_back_in_the_asked_order() -> None:
     assert embedder.embed_queries([]).shape == (0, 4)
 
 
+def test_a_few_queries_skip_encode_and_many_go_through_it() -> None:
+    embedder, model = fake_embedder(cache_size=64)
+    few = [f"q{i}" for i in range(FEW_QUERIES)]
+    embedder.embed_queries(few)
+    assert model.forwards == 1
+    many = [f"other {i}" for i in range(FEW_QUERIES + 1)]
+    vectors = embedder.embed_queries(many)
+    assert model.forwards == 1 and model.calls[-1] == sorted(many)
+    assert np.allclose(vectors, model.encode(many))
+
+
 def test_a_zero_size_cache_embeds_every_time() -> None:
     embedder, model = fake_embedder(cache_size=0)
     embedder.embed_queries(["x"])
@@ -109,4 +136,7 @@ def test_int8_minilm_keeps_the_ranking() -> None:
     assert float((p32 * p8).sum(axis=1).min()) > 0.95
     q32, q8 = fp32.embed_queries(queries), int8.embed_queries(queries)
     assert ((q32 @ p32.T).argmax(axis=1) == (q8 @ p8.T).argmax(axis=1)).all()
+    # Queries take the short path past `encode`; it must give encode's vectors.
+    assert np.allclose(q8, int8.embed_passages(queries), atol=1e-5)
+    assert np.allclose(np.linalg.norm(q8, axis=1), 1.0, atol=1e-5)
     assert int8.info == fp32.info  # same weights file: indexes stay compatible
