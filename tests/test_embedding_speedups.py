@@ -17,6 +17,7 @@ from qa.models.st_embedder import (
     QueryCache,
     SentenceTransformerEmbedder,
 )
+from qa.models.tracing import trace_encoder
 
 
 class FakeModel:
@@ -33,7 +34,7 @@ class FakeModel:
             rows[i] = [len(text), sum(map(ord, text)) % 97, text.count("a"), 1.0]
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
-    def tokenize(self, texts: list[str]) -> dict[str, list[str]]:
+    def preprocess(self, texts: list[str]) -> dict[str, list[str]]:
         return {"texts": texts}
 
     def __call__(self, features: dict[str, list[str]]) -> dict[str, Any]:
@@ -49,6 +50,7 @@ def fake_embedder(cache_size: int = 8) -> tuple[SentenceTransformerEmbedder, Fak
     embedder._model = model
     embedder._batch_size = 32
     embedder._queries = QueryCache(cache_size)
+    embedder._traced = None
     embedder._info = EmbedderInfo(name="fake", dimension=4, sha256="0" * 64)
     return embedder, model
 
@@ -97,6 +99,10 @@ def test_a_few_queries_skip_encode_and_many_go_through_it() -> None:
     assert np.allclose(vectors, model.encode(many))
 
 
+def test_a_model_that_cannot_be_traced_keeps_the_eager_path() -> None:
+    assert trace_encoder(FakeModel()) is None
+
+
 def test_a_zero_size_cache_embeds_every_time() -> None:
     embedder, model = fake_embedder(cache_size=0)
     embedder.embed_queries(["x"])
@@ -136,7 +142,12 @@ def test_int8_minilm_keeps_the_ranking() -> None:
     assert float((p32 * p8).sum(axis=1).min()) > 0.95
     q32, q8 = fp32.embed_queries(queries), int8.embed_queries(queries)
     assert ((q32 @ p32.T).argmax(axis=1) == (q8 @ p8.T).argmax(axis=1)).all()
-    # Queries take the short path past `encode`; it must give encode's vectors.
+    # Queries take the short, traced path past `encode`; it must give encode's vectors,
+    # alone and padded in a batch of other lengths.
+    assert int8._traced is not None and fp32._traced is not None
+    assert np.allclose(fp32.embed_queries(queries), fp32.embed_passages(queries), atol=1e-5)
+    mixed = ["x", "a much longer question about the bond a landlord may ask for " * 3]
+    assert np.allclose(int8.embed_queries(mixed), int8.embed_passages(mixed), atol=1e-5)
     assert np.allclose(q8, int8.embed_passages(queries), atol=1e-5)
     assert np.allclose(np.linalg.norm(q8, axis=1), 1.0, atol=1e-5)
     assert int8.info == fp32.info  # same weights file: indexes stay compatible
