@@ -527,16 +527,17 @@ def models_prepare(
         str | None, typer.Option(help="Generator to prepare [default: $QA_GENERATOR or fast].")
     ] = None,
 ) -> None:
-    """Verify the packaged models and convert the generator once into the cache."""
-    from qa.models.registry import embedder_folder, generator_folder
+    """Verify the packaged models and prepare the generator once in the cache (its GGUF
+    file for llama.cpp, or a converted folder for transformers)."""
+    from qa.models.registry import embedder_folder, prepare_generator
 
     settings = _settings(generator=generator)
     auto = settings.embedder == "auto"
     for spec in ("minilm", "e5-multilingual") if auto else (settings.embedder,):
         name, embedder_path = embedder_folder(spec)
         typer.echo(f"embedder {name}: {embedder_path}")
-    folder = generator_folder(settings.generator, settings.cache_dir)
-    typer.echo(f"generator {settings.generator}: {folder}")
+    path = prepare_generator(settings.generator, settings.cache_dir, settings.generator_backend)
+    typer.echo(f"generator {settings.generator}: {path}")
 
 
 def main() -> None:

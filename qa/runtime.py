@@ -97,6 +97,8 @@ class Runtime:
                     self.settings.generator,
                     self.settings.cache_dir,
                     dtype=self.settings.generator_dtype,
+                    backend=self.settings.generator_backend,
+                    threads=self.settings.threads,
                 )
             return self._generator
 

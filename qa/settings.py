@@ -56,11 +56,19 @@ class Settings(BaseSettings):
     )
     generator: str = Field(
         default="fast",
-        description="'tiny', 'fast', 'quality' or a local Hugging Face causal-LM folder.",
+        description="'tiny', 'fast', 'quality', a local Hugging Face causal-LM folder or a "
+        "local .gguf file (with the llama-cpp backend).",
+    )
+    generator_backend: Literal["transformers", "llama-cpp"] = Field(
+        default="transformers",
+        description="What runs the generator. 'llama-cpp' runs the GGUF presets (or a "
+        ".gguf file) natively: 4.5x faster decoding, but a slower first token on 2 cores "
+        "(scripts/bench_generate.py, docs/PERFORMANCE.md); needs llama-cpp-python.",
     )
     generator_dtype: Literal["float32", "bfloat16", "float16"] = Field(
         default="float32",
-        description="Compute type of the generator; float32 measured fastest on CPUs here.",
+        description="Compute type of the transformers backend; float32 measured fastest on "
+        "CPUs here.",
     )
     fusion: Literal["blend", "rrf"] = Field(
         default="blend",

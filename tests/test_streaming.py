@@ -1,6 +1,7 @@
 """Streaming against real processes: `qa ask` on a terminal, and a client that hangs up.
 
-Slow: a `qa serve` child with the `tiny` generator over the sample corpus.
+Slow: a `qa serve` child with the `tiny` generator over the sample corpus, once per
+generator backend (transformers, and llama.cpp when llama-cpp-python is installed).
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+@pytest.fixture(scope="module", params=["transformers", "llama-cpp"])
+def server(
+    request: pytest.FixtureRequest, index_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    backend = request.param
+    if backend == "llama-cpp":
+        pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
     port = _free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     with log_path.open("w") as log:
@@ -74,7 +80,7 @@ def server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_env(QA_MAX_NEW_TOKENS="1024"),
+            env=_env(QA_MAX_NEW_TOKENS="1024", QA_GENERATOR_BACKEND=backend),
         )
     base = f"http://127.0.0.1:{port}"
     try:

