@@ -1,7 +1,9 @@
-"""Shared fixtures: a small deterministic embedder for store tests, and paths."""
+"""Shared fixtures: a small deterministic embedder for store tests, paths, and real
+servers started by the tests (`qa serve`, Milvus)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -12,6 +14,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -82,6 +85,41 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def qa_serve(
+    index_dir: Path, env: dict[str, str], log_path: Path, *, ready_within_s: float = 600
+) -> Iterator[str]:
+    """`qa serve` in a child process on a free loopback port, yielding its base URL once
+    /readyz says the models are loaded; stopped on exit. Its output goes to ``log_path``,
+    which tests read for what the server logged."""
+    port = free_port()
+    with log_path.open("w") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "qa", "serve", "--port", str(port),
+             "--index-dir", str(index_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_within_s
+        while time.monotonic() < deadline:
+            assert child.poll() is None, log_path.read_text()
+            try:
+                ready = httpx.get(f"{base}/readyz", timeout=5)
+                if ready.status_code == 200:
+                    break
+                assert "failed" not in ready.text, ready.text  # a model that cannot load
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"server never became ready:\n{log_path.read_text()}")
+        yield base
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
 
 
 def milvus_ready(uri: str) -> str | None:

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from qa.api.app import create_app
 from qa.client import Client, QAClientError
 from qa.settings import Settings
-from tests.conftest import CORPUS, HashingEmbedder
-from tests.test_openai import DRAFT, GROUNDED, QUOTE, ScriptedPipeline, ThreadServer, qa_serve
+from tests.conftest import CORPUS, HashingEmbedder, qa_serve
+from tests.test_openai import DRAFT, GROUNDED, QUOTE, ScriptedPipeline, ThreadServer
 
 MUSEUM = "The Harbour Museum opens at 10 am and closes at 5 pm, every day but Monday."
 FERRY = "The ferry to Gull Island leaves the pier every 40 minutes from 7 am."
@@ -227,7 +227,7 @@ def _env() -> dict[str, str]:
 def test_against_qa_serve(tmp_path: Path) -> None:
     """Real models: a new collection embedded with MiniLM, the `tiny` generator answering."""
     question = "When is the clinic open on Saturday?"
-    with qa_serve(tmp_path, _env()) as base, Client(base) as qa:
+    with qa_serve(tmp_path, _env(), tmp_path / "serve.log") as base, Client(base) as qa:
         qa.create_collection("clinic", embedder="minilm")
         job = qa.upload(CORPUS / "medicine" / "clinic-opening-hours.txt", collection="clinic")
         assert job["status"] == "done", job

@@ -7,7 +7,6 @@ sample corpus, for one real answer, streamed and not.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -32,7 +31,7 @@ from qa.ingest.pipeline import Ingestor
 from qa.pipeline import Answer, Citation
 from qa.settings import Settings
 from qa.store.collection import CollectionStore
-from tests.conftest import CORPUS, ROOT, HashingEmbedder
+from tests.conftest import CORPUS, ROOT, HashingEmbedder, qa_serve
 
 QUOTE = "A landlord must not require a bond of more than 4 weeks' rent."
 CITATION = Citation(
@@ -399,48 +398,6 @@ def _qa(*args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-@contextlib.contextmanager
-def qa_serve(index_dir: Path, env: dict[str, str]) -> Iterator[str]:
-    """`qa serve` in a child process on a free port, once /readyz says the models are in."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    log_path = index_dir / "serve.log"
-    with log_path.open("w") as log:
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "qa",
-                "serve",
-                "--port",
-                str(port),
-                "--index-dir",
-                str(index_dir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert child.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"server never became ready:\n{log_path.read_text()}")
-        yield base
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
-
-
 class Real:
     def __init__(self, base: str, keys: dict[str, str]) -> None:
         self.base, self.keys = base, keys
@@ -459,7 +416,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Real]:
     admin = _qa("keys", "create", "--collections", "*", "--index-dir", str(index_dir)).stdout
     other = _qa("keys", "create", "--collections", "other", "--index-dir", str(index_dir)).stdout
     keys = {"admin": admin.strip(), "other": other.strip()}
-    with qa_serve(index_dir, _env()) as base:
+    with qa_serve(index_dir, _env(), index_dir / "serve.log") as base:
         yield Real(base, keys)
 
 

@@ -1,7 +1,6 @@
 """Streaming against real processes: `qa ask` on a terminal, and a client that hangs up.
 
-Slow: a `qa serve` child with the `tiny` generator over the sample corpus, once per
-generator backend (transformers, and llama.cpp when llama-cpp-python is installed).
+Slow: a `qa serve` child with the `tiny` generator over the sample corpus.
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, qa_serve
 
 pytestmark = pytest.mark.slow
 
@@ -51,54 +49,12 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module", params=["transformers", "llama-cpp"])
-def server(
-    request: pytest.FixtureRequest, index_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Path]]:
-    backend = request.param
-    if backend == "llama-cpp":
-        pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    port = _free_port()
+@pytest.fixture(scope="module")
+def server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    with log_path.open("w") as log:
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "qa",
-                "serve",
-                "--port",
-                str(port),
-                "--index-dir",
-                str(index_dir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=_env(QA_MAX_NEW_TOKENS="1024", QA_GENERATOR_BACKEND=backend),
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert child.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"server never became ready:\n{log_path.read_text()}")
+    env = _env(QA_MAX_NEW_TOKENS="1024")
+    with qa_serve(index_dir, env, log_path, ready_within_s=300) as base:
         yield base, log_path
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
 
 
 def test_a_client_that_hangs_up_stops_generation(server: tuple[str, Path]) -> None:

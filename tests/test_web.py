@@ -12,19 +12,16 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, ROOT, qa_serve
 
 pytestmark = pytest.mark.slow
 
@@ -69,12 +66,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     index_dir = tmp_path_factory.mktemp("web-index")
@@ -96,33 +87,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
         keys[role] = made.stdout.strip().splitlines()[0]
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("web-serve") / "serve.log"
-    with log_path.open("w") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "qa", "serve", "--port", str(port),
-             "--index-dir", str(index_dir)],
-            stdout=log, stderr=subprocess.STDOUT, env=_env(),
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            assert child.poll() is None, log_path.read_text()
-            try:
-                ready = httpx.get(f"{base}/readyz", timeout=5)
-                if ready.status_code == 200:
-                    break
-                assert "failed" not in ready.json()["detail"], ready.text
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"server never became ready:\n{log_path.read_text()}")
+    with qa_serve(index_dir, _env(), log_path) as base:
         yield Server(base, keys["admin"], keys["reader"], log_path)
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
