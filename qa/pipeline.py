@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -208,13 +209,16 @@ class AskPipeline:
         messages = build_messages(question, passages, language)
         started = time.perf_counter()
         pieces: list[str] = []
-        for piece in generator.stream(
-            messages, max_new_tokens=self.runtime.settings.max_new_tokens
-        ):
-            if not pieces:
-                timings["first_token_s"] = time.perf_counter() - started
-            pieces.append(piece)
-            yield piece
+        # Closed here, in the thread that closes this stream: left to the garbage
+        # collector, a generation could be finalised in any thread, its own worker's too.
+        with contextlib.closing(
+            generator.stream(messages, max_new_tokens=self.runtime.settings.max_new_tokens)
+        ) as tokens:
+            for piece in tokens:
+                if not pieces:
+                    timings["first_token_s"] = time.perf_counter() - started
+                pieces.append(piece)
+                yield piece
         timings["generation_s"] = time.perf_counter() - started
         text = "".join(pieces)
         grounded = self._ground(question, text, language, passages, collection)

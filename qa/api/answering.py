@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
+from typing import Any
 
 import anyio
 import anyio.to_thread
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from qa.answer.language import detect
 from qa.api.state import Admission, AppState
@@ -195,3 +198,24 @@ class AnswerStream:
 def _empty_collection_answer(question: str) -> Generator[Item, None, None]:
     """A collection created over HTTP whose first upload has not landed yet."""
     yield not_found(detect(question), {"retrieval_s": 0.0})
+
+
+class AnswerStreamResponse(StreamingResponse):
+    """A streamed answer that closes its AnswerStream however the response ends.
+
+    Starlette skips a response's background task when the client disconnects (ASGI 2.4
+    servers report it as an error from `send`), and the body's async generator is then
+    only finalised whenever the garbage collector gets to it: the generation would run
+    on, holding the generator and its place in the queue, for no one.
+    """
+
+    def __init__(self, content: AsyncIterator[str], stream: AnswerStream, **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._answer_stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._answer_stream.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import collections.abc
+from collections.abc import Sequence
 from typing import Protocol, TypedDict
 
 import numpy as np
@@ -62,6 +63,8 @@ class Generator(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def stream(self, messages: Sequence[ChatMessage], *, max_new_tokens: int) -> Iterator[str]:
-        """Yield text pieces as they are decoded; closing the iterator stops generation."""
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+    ) -> collections.abc.Generator[str, None, None]:
+        """Yield text pieces as they are decoded; closing the generator stops generation."""
         ...

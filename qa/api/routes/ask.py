@@ -5,9 +5,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from starlette.background import BackgroundTask
 
-from qa.api.answering import AnswerStream
+from qa.api.answering import AnswerStream, AnswerStreamResponse
 from qa.api.deps import StateDep
 from qa.api.schemas import AnswerOut, AskBody
 from qa.api.security import KeyDep, authorize
@@ -55,7 +54,4 @@ async def ask(body: AskBody, state: StateDep, key: KeyDep) -> AnswerOut | Stream
         except QAError as exc:
             yield _sse("error", {"status": exc.status, "title": exc.title, "detail": exc.detail})
 
-    # The background task frees the queue place even if the body never starts.
-    return StreamingResponse(
-        events(), media_type="text/event-stream", background=BackgroundTask(stream.close)
-    )
+    return AnswerStreamResponse(events(), stream, media_type="text/event-stream")

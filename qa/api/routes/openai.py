@@ -24,10 +24,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
-from qa.api.answering import AnswerStream
+from qa.api.answering import AnswerStream, AnswerStreamResponse
 from qa.api.deps import StateDep
 from qa.api.routes.collections import describe
 from qa.api.schemas import CitationOut
@@ -395,12 +394,8 @@ async def chat_completions(
             yield _error(500, "Internal error", "an unexpected error occurred; see the server log")
         yield "data: [DONE]\n\n"
 
-    # The background task frees the queue place even if the body never starts.
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache"},
-        background=BackgroundTask(stream.close),
+    return AnswerStreamResponse(
+        events(), stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
 
 
