@@ -221,7 +221,8 @@ def ask(
     ] = None,
 ) -> None:
     """Answer from the documents, citing the passages; says so when they hold no answer."""
-    from qa.pipeline import Answer, AskPipeline
+    from qa.pipeline import AskPipeline
+    from qa.records import Answer
 
     if (question is None) == (questions is None):
         raise InvalidInputError("give either a QUESTION or --questions FILE")
@@ -458,9 +459,9 @@ def eval_retrieval(
     as_json: AsJson = False,
 ) -> None:
     """Recall@k, MRR@10 and nDCG@10 of BM25, dense and hybrid retrieval on a dataset."""
-    from qa.answer.language import has_cjk
     from qa.eval.datasets import load_dataset
     from qa.eval.retrieval import MODES, evaluate, table
+    from qa.text import has_cjk
 
     settings = _settings()
     try:

@@ -7,17 +7,13 @@ import logging
 import re
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from qa.answer.grounding import Grounder, Grounding
-from qa.answer.language import Language, detect, has_cjk
 from qa.answer.prompts import REFUSALS, Passage, build_messages, select_passages
+from qa.records import Answer, Citation, FilterValue, SearchHit
 from qa.retrieval import Retriever, SearchRequest, validate_query
 from qa.runtime import Runtime
-from qa.store.docstore import FilterValue
-from qa.store.fusion import SearchHit
-from qa.tokens import coverage, question_terms
+from qa.text import Language, coverage, detect, has_cjk, question_terms
 
 log = logging.getLogger(__name__)
 
@@ -31,39 +27,6 @@ _REFUSAL_PHRASES = re.compile(
 
 # Markdown emphasis the models like to add around key facts; the documents lack it.
 _EMPHASIS = re.compile(r"\*\*|__")
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    document: str
-    chunk_id: str
-    page: int | None
-    text: str
-    quote: str
-    score: float
-    quote_start: int
-    quote_end: int
-    title: str
-    section: str | None
-
-
-@dataclass
-class Answer:
-    answer: str
-    found: bool
-    citations: list[Citation] = field(default_factory=list)
-    language: Language = "en"
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "answer": self.answer,
-            "found": self.found,
-            "citations": [asdict(c) for c in self.citations],
-            "language": self.language,
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-        }
 
 
 def not_found(language: Language, timings: dict[str, float]) -> Answer:

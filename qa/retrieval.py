@@ -8,9 +8,8 @@ from typing import Any
 
 from qa.errors import InvalidInputError
 from qa.models.reranker import Reranker
+from qa.records import FilterValue, SearchHit, SearchMode
 from qa.runtime import Runtime
-from qa.store.docstore import FilterValue
-from qa.store.fusion import SearchHit, SearchMode
 
 
 @dataclass(frozen=True)

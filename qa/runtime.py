@@ -14,17 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
-from qa.answer.language import cjk_share
 from qa.errors import IndexMismatchError
 from qa.ingest.chunking import ChunkerConfig
-from qa.ingest.document import Document
 from qa.ingest.pipeline import Ingestor, IngestReport, Progress
 from qa.models.protocols import Embedder, Generator
 from qa.models.registry import embedder_folder, load_embedder, load_generator
 from qa.models.reranker import CrossEncoderReranker, Reranker
+from qa.records import Document
 from qa.settings import Settings
 from qa.store.backend import CollectionReader, Store, open_store
 from qa.store.collection import CollectionStore
+from qa.text import cjk_share
 
 log = logging.getLogger(__name__)
 

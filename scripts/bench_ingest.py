@@ -55,7 +55,7 @@ VARIANTS = ("int8", "fp32", "fp32-unsorted")
 def licence_documents() -> list[Any]:
     """The licence texts of licensedcode-data, installed into this environment if
     missing (data only: its files are read, never imported)."""
-    from qa.ingest.document import Document
+    from qa.records import Document
 
     name, version = LICENCE_PACKAGE
     try:
@@ -87,7 +87,7 @@ def licence_documents() -> list[Any]:
 
 
 def covidqa_documents() -> list[Any]:
-    from qa.ingest.document import Document
+    from qa.records import Document
 
     path = DATA / "covidqa" / "200423_covidQA.json"
     data = json.loads(path.read_text(encoding="utf-8"))["data"]

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.ingest.chunking import ChunkerConfig  # noqa: E402
-from qa.ingest.document import Document  # noqa: E402
 from qa.ingest.pipeline import Ingestor, IngestReport  # noqa: E402
+from qa.records import Document  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.store.backend import Store, open_store  # noqa: E402
 from tests.conftest import HashingEmbedder  # noqa: E402

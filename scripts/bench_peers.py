@@ -160,8 +160,8 @@ def worker_llamaindex(work: dict[str, Any]) -> dict[str, Any]:
 def worker_qa(work: dict[str, Any]) -> dict[str, Any]:
     import tempfile
 
-    from qa.ingest.document import Document
     from qa.models.registry import load_embedder
+    from qa.records import Document
     from qa.retrieval import Retriever, SearchRequest
     from qa.runtime import Runtime, configure_threads
     from qa.settings import Settings

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from qa.ingest.chunking import ChunkerConfig, sentence_spans
-from qa.ingest.document import Document
+from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import chunker_for, embedding_text
+from qa.records import Document
 from qa.retrieval import Retriever, SearchRequest
 from qa.runtime import Runtime
 from qa.settings import Settings
+from qa.text import sentence_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

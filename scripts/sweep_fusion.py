@@ -29,10 +29,10 @@ from tqdm import tqdm
 
 from qa.eval.datasets import load_dataset
 from qa.eval.metrics import MetricSummary, dedupe_ranking, summarize
+from qa.records import SearchHit, StoredChunk
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.docstore import StoredChunk
-from qa.store.fusion import SearchHit, blend, deduplicate, fuse
+from qa.store.fusion import blend, deduplicate, fuse
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPTH = 50

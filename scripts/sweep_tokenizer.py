@@ -3,7 +3,7 @@
     .venv/bin/python scripts/sweep_tokenizer.py [--datasets med covidqa clapnq cmrc2018]
 
 Chunks each set as ingestion does, then indexes the chunks with bm25s under each
-tokeniser: the production one (`qa.tokens.lexical_tokens`: lower-case words,
+tokeniser: the production one (`qa.text.lexical_tokens`: lower-case words,
 stopwords dropped, plural 's' stripped; CJK as character unigrams + bigrams) and
 variants (no plural strip; CJK as bigrams only; CJK as jieba words). Writes
 reports/sweep_tokenizer.json.
@@ -26,7 +26,7 @@ from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import chunker_for, embedding_text
 from qa.models.registry import load_embedder
 from qa.settings import Settings
-from qa.tokens import STOPWORDS, lexical_tokens
+from qa.text import STOPWORDS, lexical_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 _TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z0-9]+(?:[.,][0-9]+)*")

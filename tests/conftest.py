@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from qa.models.protocols import EmbedderInfo, Vectors
-from qa.tokens import lexical_tokens
+from qa.text import lexical_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

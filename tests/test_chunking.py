@@ -7,8 +7,10 @@ import re
 
 import pytest
 
-from qa.ingest.chunking import Chunk, Chunker, ChunkerConfig, sentence_spans
-from qa.ingest.document import Document, Span, heading_sections
+from qa.ingest.chunking import Chunker, ChunkerConfig
+from qa.ingest.structure import heading_sections
+from qa.records import Chunk, Document, Span
+from qa.text import sentence_spans
 
 _TOKEN = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")
 

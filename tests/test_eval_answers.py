@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qa.eval.answers import AnswerRow, citation_correct, sample, score_answer, summarize_answers
 from qa.eval.datasets import Query
-from qa.pipeline import Answer, Citation
+from qa.records import Answer, Citation
 
 
 def citation(document: str, text: str) -> Citation:

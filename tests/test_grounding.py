@@ -10,11 +10,10 @@ import numpy.typing as npt
 import pytest
 
 from qa.answer.grounding import Grounder
-from qa.answer.language import detect
 from qa.answer.prompts import Passage, build_messages, select_passages
 from qa.pipeline import assemble
-from qa.store.docstore import StoredChunk
-from qa.store.fusion import SearchHit
+from qa.records import SearchHit, StoredChunk
+from qa.text import detect
 
 BOND = (
     "Section 12. Maximum bond. A landlord must not require a bond of more than 4 weeks' rent. "

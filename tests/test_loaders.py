@@ -12,7 +12,7 @@ from fpdf import FPDF
 
 from qa.errors import LoaderError
 from qa.ingest import loaders
-from qa.ingest.document import Document, Span
+from qa.records import Document, Span
 
 MAX_BYTES = 1_000_000
 

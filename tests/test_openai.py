@@ -28,7 +28,7 @@ from qa.api.app import create_app
 from qa.errors import RequestTimeoutError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
-from qa.pipeline import Answer, Citation
+from qa.records import Answer, Citation
 from qa.settings import Settings
 from qa.store.collection import CollectionStore
 from tests.conftest import CORPUS, ROOT, HashingEmbedder, qa_serve

@@ -15,10 +15,10 @@ from PIL import Image, ImageDraw
 
 from qa.errors import LoaderError
 from qa.ingest import loaders
-from qa.ingest.chunking import Chunk, Chunker, ChunkerConfig
-from qa.ingest.document import Document, Span
+from qa.ingest.chunking import Chunker, ChunkerConfig
 from qa.ingest.loaders import html
 from qa.ingest.structure import is_clause, sections
+from qa.records import Chunk, Document, Span
 from tests.test_chunking import count_tokens
 
 MAX_BYTES = 1_000_000

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from qa.pipeline import is_evidence
-from qa.store.docstore import StoredChunk
-from qa.store.fusion import SearchHit
-from qa.tokens import question_terms
+from qa.records import SearchHit, StoredChunk
+from qa.text import question_terms
 
 CARD = "第三条 借阅证办理。年满十六周岁的读者凭本人有效身份证原件到总服务台办理借阅证。"
 BOND = "A landlord must not require a bond of more than 4 weeks' rent."

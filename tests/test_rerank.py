@@ -12,12 +12,11 @@ import pytest
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
 from qa.models.reranker import CrossEncoderReranker
+from qa.records import SearchHit, StoredChunk
 from qa.retrieval import Retriever, SearchRequest, rerank
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CollectionStore
-from qa.store.docstore import StoredChunk
-from qa.store.fusion import SearchHit
 from tests.conftest import HashingEmbedder
 
 WORDS = "the bond rent is four weeks tablets every six hours library loans thirty days".split()

@@ -32,7 +32,7 @@ from qa.catalogue import Catalogue
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
 from qa.models.protocols import Embedder
-from qa.pipeline import Answer, Citation
+from qa.records import Answer, Citation
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.backend import open_store

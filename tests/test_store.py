@@ -10,15 +10,14 @@ import pytest
 
 from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputError
 from qa.ingest.chunking import ChunkerConfig
-from qa.ingest.document import Document
 from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.models.protocols import Embedder
+from qa.records import Document, SearchHit, StoredChunk, check_name
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import CollectionStore, check_name
+from qa.store.collection import CollectionStore
 from qa.store.dense import DensePolicy, FaissIndex
-from qa.store.docstore import StoredChunk
-from qa.store.fusion import SearchHit, blend, deduplicate, fuse
+from qa.store.fusion import blend, deduplicate, fuse
 from qa.store.maintenance import rebuild, stats, verify
 from tests.conftest import HashingEmbedder
 

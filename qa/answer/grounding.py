@@ -18,9 +18,8 @@ import numpy as np
 
 from qa.answer.polarity import contradicts
 from qa.answer.prompts import Passage
-from qa.ingest.chunking import sentence_spans
 from qa.models.protocols import Vectors
-from qa.tokens import content_tokens, numbers
+from qa.text import content_tokens, numbers, sentence_spans
 
 
 @dataclass(frozen=True)

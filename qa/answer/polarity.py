@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from qa.tokens import content_tokens
+from qa.text import content_tokens
 
 _BOUNDS = re.compile(
     r"\b(?:no|not)\s+(?:later|earlier|sooner|more|less|fewer|longer|shorter|greater|"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qa.answer.language import Language
-from qa.ingest.chunking import sentence_spans
 from qa.models.protocols import ChatMessage
-from qa.store.fusion import SearchHit
+from qa.records import SearchHit
+from qa.text import Language, sentence_spans
 
 REFUSALS: dict[Language, str] = {
     "en": "The documents do not contain an answer to this question.",

@@ -14,13 +14,13 @@ import anyio.to_thread
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from qa.answer.language import detect
 from qa.api.state import Admission, AppState
 from qa.catalogue import ApiKey
 from qa.errors import RequestTimeoutError
-from qa.pipeline import Answer, not_found
+from qa.pipeline import not_found
+from qa.records import Answer, FilterValue
 from qa.retrieval import validate_query
-from qa.store.docstore import FilterValue
+from qa.text import detect
 
 _DONE = object()
 Item = str | Answer

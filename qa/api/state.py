@@ -17,10 +17,10 @@ from qa.catalogue import Catalogue
 from qa.errors import BusyError, CollectionNotFoundError, QAError
 from qa.jobs import JobWorker
 from qa.pipeline import AskPipeline
+from qa.records import check_name
 from qa.retrieval import Retriever
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import check_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -19,12 +19,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from qa.answer.language import has_cjk
 from qa.eval.datasets import Query, RetrievalDataset
 from qa.eval.metrics import char_f1, exact_match, normalize_answer_en, token_f1
-from qa.pipeline import Answer, AskPipeline, Citation
+from qa.pipeline import AskPipeline
+from qa.records import Answer, Citation
 from qa.runtime import Runtime
 from qa.settings import Settings
+from qa.text import has_cjk
 
 _MARKER = re.compile(r"\s?\[\d+\]")
 

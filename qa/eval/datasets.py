@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.ingest.document import Document
+from qa.records import Document
 
 
 @dataclass(frozen=True)

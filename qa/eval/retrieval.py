@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from qa.eval.datasets import RetrievalDataset
 from qa.eval.metrics import dedupe_ranking, summarize
+from qa.records import Fusion, SearchMode
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.fusion import Fusion, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("sparse", "dense", "hybrid")
 CHUNK_DEPTH = 50

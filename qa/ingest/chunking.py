@@ -19,12 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from qa.ingest.document import Document, Span
 from qa.ingest.structure import is_clause
+from qa.records import Chunk, Document, Span
+from qa.text import sentence_spans
 
-# A sentence ends at . ! ? (then closing quotes or brackets, then a space) or at
-# CJK 。！？； (then optional closers; Chinese puts no space after them).
-_SENTENCE_END = re.compile(r"[.!?][\"'”’」』）)\]]*(?=\s)|[。！？；][\"'”’」』）)\]]*")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _WORD_OR_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")
 
@@ -36,21 +34,6 @@ class ChunkerConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return {"max_tokens": self.max_tokens, "overlap_tokens": self.overlap_tokens}
-
-
-@dataclass(frozen=True)
-class Chunk:
-    document_id: str
-    ordinal: int
-    start: int
-    end: int
-    text: str
-    page: int | None
-    section: str | None
-
-    @property
-    def chunk_id(self) -> str:
-        return f"{self.document_id}#{self.ordinal}"
 
 
 @dataclass(frozen=True)
@@ -130,32 +113,6 @@ def _section(
             break
         shared.append(parts[0])
     return " > ".join(shared) if shared else spans[-1].label
-
-
-def _strip(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sentence and line spans within [start, end)."""
-    spans: list[tuple[int, int]] = []
-    for line_match in re.finditer(r"[^\n]+", text[start:end]):
-        line_start = start + line_match.start()
-        line_end = start + line_match.end()
-        cursor = line_start
-        for m in _SENTENCE_END.finditer(text, line_start, line_end):
-            s, e = _strip(text, cursor, m.end())
-            if e > s:
-                spans.append((s, e))
-            cursor = m.end()
-        s, e = _strip(text, cursor, line_end)
-        if e > s:
-            spans.append((s, e))
-    return spans
 
 
 class Chunker:

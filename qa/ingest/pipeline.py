@@ -16,9 +16,9 @@ from tqdm import tqdm
 
 from qa.errors import InvalidInputError, LoaderError
 from qa.ingest import loaders
-from qa.ingest.chunking import Chunk, Chunker, ChunkerConfig
-from qa.ingest.document import Document
+from qa.ingest.chunking import Chunker, ChunkerConfig
 from qa.models.protocols import Embedder
+from qa.records import Chunk, Document
 from qa.store.collection import CollectionStore, CollectionWriter
 
 log = logging.getLogger(__name__)

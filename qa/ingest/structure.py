@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.ingest.document import Span, heading_sections
+from qa.records import Span
 
 _PART, _CHAPTER, _DIVISION, _OUTER_ARTICLE, _ARTICLE, _CLAUSE = 1, 2, 3, 4, 5, 6
 # Legal levels sit below every explicit heading level (DOCX goes down to Heading 9), so
@@ -278,3 +278,16 @@ def sections(
             open_[level] = key
             merged.append((offset, _BELOW_HEADINGS + level, label))
     return [s for s in heading_sections(merged, len(text)) if s.end > s.start]
+
+
+def heading_sections(headings: list[tuple[int, int, str]], text_length: int) -> list[Span]:
+    """Sections from (offset, level, heading) triples: each runs to the next heading."""
+    spans: list[Span] = []
+    path: list[tuple[int, str]] = []
+    for i, (offset, level, heading) in enumerate(headings):
+        while path and path[-1][0] >= level:
+            path.pop()
+        path.append((level, heading))
+        end = headings[i + 1][0] if i + 1 < len(headings) else text_length
+        spans.append(Span(offset, end, " > ".join(h for _, h in path)))
+    return spans

@@ -13,12 +13,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from qa.ingest.chunking import Chunk
-from qa.ingest.document import Document
 from qa.models.protocols import EmbedderInfo, Vectors
+from qa.records import Chunk, Document, FilterValue, Fusion, SearchHit, SearchMode, StoredChunk
 from qa.settings import Settings
-from qa.store.docstore import FilterValue, StoredChunk
-from qa.store.fusion import Fusion, SearchHit, SearchMode
 from qa.store.manifest import Manifest
 
 
@@ -113,16 +110,3 @@ def open_store(settings: Settings) -> Store:
     from qa.store.collection import CollectionStore
 
     return CollectionStore(settings.index_dir, settings)
-
-
-def chunk_of(stored: StoredChunk) -> Chunk:
-    """The chunk a stored one was made from (for moving it to another store)."""
-    return Chunk(
-        document_id=stored.document_id,
-        ordinal=stored.ordinal,
-        start=stored.start,
-        end=stored.end,
-        text=stored.text,
-        page=stored.page,
-        section=stored.section,
-    )

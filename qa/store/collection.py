@@ -24,15 +24,23 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from qa.errors import CollectionNotFoundError, IndexCorruptError, InvalidInputError
-from qa.ingest.chunking import Chunk
-from qa.ingest.document import Document
+from qa.errors import CollectionNotFoundError, IndexCorruptError
 from qa.models.packages import sha256_file
 from qa.models.protocols import EmbedderInfo, Vectors
+from qa.records import (
+    Chunk,
+    Document,
+    FilterValue,
+    Fusion,
+    SearchHit,
+    SearchMode,
+    StoredChunk,
+    check_name,
+)
 from qa.settings import Settings
 from qa.store.dense import DENSE_FILE, DensePolicy, FaissIndex
-from qa.store.docstore import DocStore, FilterValue, StoredChunk
-from qa.store.fusion import Fusion, SearchHit, SearchMode, ranked_hits
+from qa.store.docstore import DocStore
+from qa.store.fusion import ranked_hits
 from qa.store.manifest import MANIFEST, Manifest
 from qa.store.sparse import SparseIndex
 
@@ -40,18 +48,7 @@ log = logging.getLogger(__name__)
 
 DOCSTORE_FILE = "docstore.sqlite"
 CURRENT = "CURRENT"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _GENERATION = re.compile(r"^g(\d{6,})$")
-
-
-def check_name(name: str) -> str:
-    """Collection names become folder names: keep them to a safe alphabet."""
-    if not _NAME.match(name) or ".." in name:
-        raise InvalidInputError(
-            f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit"
-        )
-    return name
 
 
 def _fsync_dir(path: Path) -> None:

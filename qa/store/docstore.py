@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from qa.errors import InvalidInputError
-from qa.ingest.chunking import Chunk
-from qa.ingest.document import Document, Span
+from qa.records import Chunk, Document, FilterValue, Span, StoredChunk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -39,26 +37,6 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 """
-
-FilterValue = str | int | float | bool | Sequence[str | int | float | bool]
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    row_id: int
-    document_id: str
-    ordinal: int
-    start: int
-    end: int
-    page: int | None
-    section: str | None
-    text: str
-    title: str
-    metadata: dict[str, Any]
-
-    @property
-    def chunk_id(self) -> str:
-        return f"{self.document_id}#{self.ordinal}"
 
 
 class DocStore:

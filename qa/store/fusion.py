@@ -7,27 +7,9 @@ fusion on cached candidate lists without touching an index.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Literal
 
-from qa.store.docstore import StoredChunk
-from qa.tokens import lexical_tokens
-
-SearchMode = Literal["hybrid", "dense", "sparse"]
-Fusion = Literal["rrf", "blend"]
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """A passage with its fused score and, for explanation, each retriever's view of it."""
-
-    chunk: StoredChunk
-    score: float
-    dense_score: float | None = None
-    dense_rank: int | None = None
-    sparse_score: float | None = None
-    sparse_rank: int | None = None
-    rerank_score: float | None = None
+from qa.records import Fusion, SearchHit, StoredChunk
+from qa.text import lexical_tokens
 
 
 def fuse(

@@ -42,15 +42,22 @@ from typing import Any
 import numpy as np
 
 from qa.errors import CollectionNotFoundError, IndexCorruptError, InvalidInputError
-from qa.ingest.chunking import Chunk
-from qa.ingest.document import Document, Span
 from qa.models.protocols import EmbedderInfo, Vectors
+from qa.records import (
+    Chunk,
+    Document,
+    FilterValue,
+    Fusion,
+    SearchHit,
+    SearchMode,
+    Span,
+    StoredChunk,
+    check_name,
+)
 from qa.settings import Settings
-from qa.store.collection import check_name
-from qa.store.docstore import FilterValue, StoredChunk
-from qa.store.fusion import Fusion, SearchHit, SearchMode, ranked_hits
+from qa.store.fusion import ranked_hits
 from qa.store.manifest import Manifest
-from qa.tokens import lexical_tokens
+from qa.text import lexical_tokens
 
 log = logging.getLogger(__name__)
 

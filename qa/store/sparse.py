@@ -14,7 +14,7 @@ import bm25s
 import numpy as np
 import numpy.typing as npt
 
-from qa.tokens import lexical_tokens
+from qa.text import lexical_tokens
 
 SPARSE_DIR = "sparse"
 _ROW_IDS = "row_ids.npy"

@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from qa.errors import InvalidInputError
-from qa.ingest.chunking import Chunk
-from qa.ingest.document import Document, Span
 from qa.models.protocols import EmbedderInfo
-from qa.store.backend import Store, chunk_of
+from qa.records import Chunk, Document, Span
+from qa.store.backend import Store
 
 FORMAT = 1
 _FILES = ("manifest.json", "documents.jsonl", "chunks.jsonl", "vectors.npy")
@@ -41,7 +40,7 @@ def export_collection(store: Store, name: str, out: Path) -> dict[str, Any]:
         for doc, stored, vectors in collection.export():
             doc_file.write(json.dumps(_document_record(doc), ensure_ascii=False) + "\n")
             for chunk in stored:
-                record = asdict(chunk_of(chunk))
+                record = asdict(chunk.chunk())
                 chunk_file.write(json.dumps(record, ensure_ascii=False) + "\n")
             blocks.append(np.asarray(vectors, dtype=np.float32).reshape(-1, dimension))
             documents += 1

@@ -10,7 +10,7 @@ from qa.api.schemas import CollectionBody, CollectionOut, CollectionsOut
 from qa.api.security import KeyDep, authorize, visible
 from qa.api.state import AppState
 from qa.errors import CollectionNotFoundError, ConflictError
-from qa.store.collection import check_name
+from qa.records import check_name
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 

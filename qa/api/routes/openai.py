@@ -34,7 +34,7 @@ from qa.api.security import authorize, current_key, visible
 from qa.api.state import AppState
 from qa.catalogue import ApiKey
 from qa.errors import InvalidInputError, QAError, UnauthorizedError
-from qa.pipeline import Answer, Citation
+from qa.records import Answer, Citation
 from qa.retrieval import validate_query
 
 log = logging.getLogger(__name__)

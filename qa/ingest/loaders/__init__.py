@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from qa.errors import LoaderError
-from qa.ingest.document import Document
 from qa.ingest.loaders import docx, html, jsonl, markdown, pdf, text
+from qa.records import Document
 
 Loader = Callable[[Path, str], Iterator[Document]]
 

@@ -10,9 +10,9 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from qa.ingest.document import Document
 from qa.ingest.loaders.text import require_text
 from qa.ingest.structure import sections
+from qa.records import Document
 
 
 def _heading_level(paragraph: Paragraph) -> int | None:

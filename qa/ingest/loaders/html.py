@@ -18,9 +18,9 @@ from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruct
 from lxml import etree
 from trafilatura.settings import use_config
 
-from qa.ingest.document import Document
 from qa.ingest.loaders.text import decode_text, require_text
 from qa.ingest.structure import sections
+from qa.records import Document
 
 log = logging.getLogger(__name__)
 

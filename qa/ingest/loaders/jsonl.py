@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from qa.errors import LoaderError
-from qa.ingest.document import Document
 from qa.ingest.loaders.text import decode_text
+from qa.records import Document
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ import pypdfium2
 import pypdfium2.raw as pdfium_c
 
 from qa.errors import LoaderError
-from qa.ingest.document import Document, Span
 from qa.ingest.structure import sections
+from qa.records import Document, Span
 
 log = logging.getLogger(__name__)
 

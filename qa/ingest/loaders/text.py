@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from qa.errors import LoaderError
-from qa.ingest.document import Document
 from qa.ingest.structure import sections
+from qa.records import Document
 
 
 def decode_text(raw: bytes, document_id: str) -> str:

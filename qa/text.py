@@ -1,6 +1,9 @@
-"""Lexical tokens, shared by BM25 and by grounding so both see words the same way.
+"""Text as every layer sees it: language, sentences and lexical tokens, English and Chinese.
 
-English: lower-cased words and numbers without stopwords, with a light plural
+Shared by BM25, chunking, evidence checks and grounding so that all of them see words,
+sentences and languages the same way. It imports nothing of ours: everything may use it.
+
+English tokens: lower-cased words and numbers without stopwords, with a light plural
 strip. Chinese has no spaces, and a whitespace tokenizer would give one token per
 sentence; CJK runs become character unigrams and bigrams instead.
 """
@@ -9,6 +12,68 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
+from typing import Literal
+
+Language = Literal["en", "zh"]
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
+def detect(text: str) -> Language:
+    """Chinese when CJK characters are a fair share of the letters (mixed text counts)."""
+    cjk = len(_CJK.findall(text))
+    latin_words = len(_LATIN_WORD.findall(text))
+    if cjk == 0:
+        return "en"
+    return "zh" if cjk >= latin_words else "en"
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def cjk_share(texts: Iterable[str]) -> float:
+    """CJK characters against CJK characters plus Latin words, over all the texts:
+    the same weighing as `detect`, for a whole corpus."""
+    cjk = latin = 0
+    for text in texts:
+        cjk += len(_CJK.findall(text))
+        latin += len(_LATIN_WORD.findall(text))
+    return cjk / (cjk + latin) if cjk else 0.0
+
+
+# A sentence ends at . ! ? (then closing quotes or brackets, then a space) or at
+# CJK 。！？； (then optional closers; Chinese puts no space after them).
+_SENTENCE_END = re.compile(r"[.!?][\"'”’」』）)\]]*(?=\s)|[。！？；][\"'”’」』）)\]]*")
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentence and line spans within [start, end)."""
+    spans: list[tuple[int, int]] = []
+    for line_match in re.finditer(r"[^\n]+", text[start:end]):
+        line_start = start + line_match.start()
+        line_end = start + line_match.end()
+        cursor = line_start
+        for m in _SENTENCE_END.finditer(text, line_start, line_end):
+            s, e = _strip(text, cursor, m.end())
+            if e > s:
+                spans.append((s, e))
+            cursor = m.end()
+        s, e = _strip(text, cursor, line_end)
+        if e > s:
+            spans.append((s, e))
+    return spans
+
 
 STOPWORDS = frozenset(
     """

@@ -1,0 +1,180 @@
+"""The records every layer passes around: documents, chunks, search hits, answers.
+
+They live at the bottom so that loaders, stores, retrieval, the answer pipeline and
+the entry points can all speak of the same things without importing each other;
+this module imports nothing of ours but `errors` and `text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from qa.errors import InvalidInputError
+from qa.text import Language
+
+FilterValue = str | int | float | bool | Sequence[str | int | float | bool]
+"""A metadata filter's value: equal to it, or (a sequence) equal to any of them."""
+
+SearchMode = Literal["hybrid", "dense", "sparse"]
+Fusion = Literal["rrf", "blend"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_name(name: str) -> str:
+    """Collection names become folder names and Milvus keys: keep them to a safe alphabet.
+
+    `fullmatch`, not `match` with `$`: `$` also matches before a trailing newline, which
+    would let "name\\n" through as a folder name.
+    """
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidInputError(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled character range of the document text (a page, or a section)."""
+
+    start: int
+    end: int
+    label: str
+
+
+@dataclass
+class Document:
+    """A loaded document before chunking, and the source of truth a rebuild starts from."""
+
+    id: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    pages: list[Span] = field(default_factory=list)
+    """Page spans (label = page number) for paged formats; empty otherwise."""
+    sections: list[Span] = field(default_factory=list)
+    """Heading spans, label = heading path such as 'Part 2 > Section 12'; as
+    heading_sections makes them, in order and not overlapping."""
+    source: str | None = None
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever anything a search result shows would change."""
+        payload = json.dumps(
+            {
+                "text": self.text,
+                "title": self.title,
+                "metadata": self.metadata,
+                "pages": [(p.start, p.end, p.label) for p in self.pages],
+                "sections": [(s.start, s.end, s.label) for s in self.sections],
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """An exact slice of a document's text, so quotes from it can be checked."""
+
+    document_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    page: int | None
+    section: str | None
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as a store returns it: with its row id and its document's title and metadata."""
+
+    row_id: int
+    document_id: str
+    ordinal: int
+    start: int
+    end: int
+    page: int | None
+    section: str | None
+    text: str
+    title: str
+    metadata: dict[str, Any]
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+    def chunk(self) -> Chunk:
+        """The chunk this was stored from (for moving it to another store)."""
+        return Chunk(
+            document_id=self.document_id,
+            ordinal=self.ordinal,
+            start=self.start,
+            end=self.end,
+            text=self.text,
+            page=self.page,
+            section=self.section,
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A passage with its fused score and, for explanation, each retriever's view of it."""
+
+    chunk: StoredChunk
+    score: float
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    sparse_score: float | None = None
+    sparse_rank: int | None = None
+    rerank_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The passage behind one [n] of an answer, with the quote that supports it."""
+
+    n: int
+    document: str
+    chunk_id: str
+    page: int | None
+    text: str
+    quote: str
+    score: float
+    quote_start: int
+    quote_end: int
+    title: str
+    section: str | None
+
+
+@dataclass
+class Answer:
+    """What a question gets: grounded text with [n] marks, or found=False and a refusal."""
+
+    answer: str
+    found: bool
+    citations: list[Citation] = field(default_factory=list)
+    language: Language = "en"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "found": self.found,
+            "citations": [asdict(c) for c in self.citations],
+            "language": self.language,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
