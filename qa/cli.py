@@ -173,7 +173,8 @@ def search(
     ] = "hybrid",
 ) -> None:
     """Find the passages nearest a query."""
-    from qa.retrieval import Retriever, SearchRequest, result_dict
+    from qa.records import SearchRequest
+    from qa.retrieval import Retriever, result_dict
 
     if (query is None) == (queries is None):
         raise InvalidInputError("give either a QUERY or --queries FILE")

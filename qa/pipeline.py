@@ -10,8 +10,8 @@ from collections.abc import Generator, Mapping
 
 from qa.answer.grounding import Grounder, Grounding
 from qa.answer.prompts import REFUSALS, Passage, build_messages, select_passages
-from qa.records import Answer, Citation, FilterValue, SearchHit
-from qa.retrieval import Retriever, SearchRequest, validate_query
+from qa.records import Answer, Citation, FilterValue, SearchHit, SearchRequest
+from qa.retrieval import Retriever, validate_query
 from qa.runtime import Runtime
 from qa.text import Language, coverage, detect, has_cjk, question_terms
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -128,6 +128,25 @@ class StoredChunk:
             page=self.page,
             section=self.section,
         )
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search, as the API and CLI ask it and as a store runs it.
+
+    The retriever fills in the fusion settings and asks the store for more than k
+    when a reranker will cut the list down afterwards.
+    """
+
+    query: str
+    collection: str = "default"
+    k: int = 5
+    filters: Mapping[str, FilterValue] | None = None
+    mode: SearchMode = "hybrid"
+    fusion: Fusion = "blend"
+    alpha: float = 0.6
+    candidates: int = 50
+    """Candidates each retriever contributes before fusion (at least 3k)."""
 
 
 @dataclass(frozen=True)

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from qa.errors import InvalidInputError
 from qa.models.reranker import Reranker
-from qa.records import FilterValue, SearchHit, SearchMode
+from qa.records import SearchHit, SearchRequest
 from qa.runtime import Runtime
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    query: str
-    collection: str = "default"
-    k: int = 5
-    filters: Mapping[str, FilterValue] | None = None
-    mode: SearchMode = "hybrid"
 
 
 def validate_query(text: str, max_chars: int, what: str = "query") -> str:
@@ -45,13 +35,10 @@ class Retriever:
         reranker = self.runtime.reranker()
         depth = max(request.k, settings.rerank_depth) if reranker else request.k
         hits = collection.search(
-            query,
+            replace(
+                request, query=query, k=depth, fusion=settings.fusion, alpha=settings.blend_alpha
+            ),
             vector,
-            depth,
-            request.filters,
-            mode=request.mode,
-            fusion=settings.fusion,
-            alpha=settings.blend_alpha,
         )
         return rerank(reranker, query, hits)[: request.k] if reranker else hits
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.ingest.chunking import ChunkerConfig  # noqa: E402
 from qa.ingest.pipeline import Ingestor, IngestReport  # noqa: E402
-from qa.records import Document  # noqa: E402
+from qa.records import Document, SearchRequest  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.store.backend import Store, open_store  # noqa: E402
 from tests.conftest import HashingEmbedder  # noqa: E402
@@ -96,13 +96,13 @@ def measure(store: Store, docs: list[Document], qs: list[str], batch: int) -> di
             times = []
             for query, vector in zip(qs, vectors, strict=True):
                 t = time.perf_counter()
-                collection.search(
+                request = SearchRequest(
                     query,
-                    vector,
-                    10,
-                    {"group": [1, 2]} if filtered else None,
+                    k=10,
+                    filters={"group": [1, 2]} if filtered else None,
                     mode=mode,  # type: ignore[arg-type]
                 )
+                collection.search(request, vector)
                 times.append((time.perf_counter() - t) * 1000)
             name = f"{mode}{'_filtered' if filtered else ''}"
             result[f"search_{name}_ms"] = {

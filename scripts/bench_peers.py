@@ -161,8 +161,8 @@ def worker_qa(work: dict[str, Any]) -> dict[str, Any]:
     import tempfile
 
     from qa.models.registry import load_embedder
-    from qa.records import Document
-    from qa.retrieval import Retriever, SearchRequest
+    from qa.records import Document, SearchRequest
+    from qa.retrieval import Retriever
     from qa.runtime import Runtime, configure_threads
     from qa.settings import Settings
 

@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import chunker_for, embedding_text
-from qa.records import Document
-from qa.retrieval import Retriever, SearchRequest
+from qa.records import Document, SearchRequest
+from qa.retrieval import Retriever
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.text import sentence_spans

@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.models.protocols import Embedder
+from qa.records import SearchRequest
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CURRENT
@@ -169,7 +170,10 @@ class Workspace:
         missing = [
             name
             for (name, _, query), vector in zip(files, vectors, strict=True)
-            if name not in {h.chunk.document_id for h in collection.search(query, vector, 10)}
+            if name
+            not in {
+                h.chunk.document_id for h in collection.search(SearchRequest(query, k=10), vector)
+            }
         ]
         assert not missing, f"committed documents not found by search: {missing}"
 

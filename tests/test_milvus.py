@@ -21,7 +21,8 @@ import pytest
 from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
-from qa.retrieval import Retriever, SearchRequest
+from qa.records import SearchRequest
+from qa.retrieval import Retriever
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.backend import Store, open_store
@@ -103,7 +104,7 @@ def ingestor(store: Store, embedder: HashingEmbedder | None = None) -> Ingestor:
 def _search(store: Store, query: str, k: int = 10, **kwargs: object) -> list[str]:
     collection = store.open("c")
     vector = HashingEmbedder().embed_queries([query])[0]
-    hits = collection.search(query, vector, k, **kwargs)  # type: ignore[arg-type]
+    hits = collection.search(SearchRequest(query, k=k, **kwargs), vector)  # type: ignore[arg-type]
     return [h.chunk.chunk_id for h in hits]
 
 
@@ -141,7 +142,9 @@ def test_ingest_reingest_change_and_sync(make_settings: MakeSettings, tmp_path: 
 
 def _hits(store: Store, query: str) -> list:  # type: ignore[type-arg]
     collection = store.open("c")
-    return collection.search(query, HashingEmbedder().embed_queries([query])[0], 50)
+    return collection.search(
+        SearchRequest(query, k=50), HashingEmbedder().embed_queries([query])[0]
+    )
 
 
 def test_filters_apply_before_the_cut_and_are_escaped(
@@ -171,13 +174,13 @@ def test_search_modes_and_chinese_bm25(make_settings: MakeSettings, tmp_path: Pa
     store = open_store(make_settings())
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     collection = store.open("c")
-    sparse = collection.search("借阅图书", None, 3, mode="sparse")
+    sparse = collection.search(SearchRequest("借阅图书", k=3, mode="sparse"), None)
     assert sparse[0].chunk.document_id == "loan"
     assert sparse[0].dense_rank is None and sparse[0].sparse_rank == 1
     vector = HashingEmbedder().embed_queries(["bond rent"])[0]
-    dense = collection.search("bond rent", vector, 2, mode="dense")
+    dense = collection.search(SearchRequest("bond rent", k=2, mode="dense"), vector)
     assert dense[0].chunk.document_id == "bond" and all(h.sparse_rank is None for h in dense)
-    hybrid = collection.search("bond rent", vector, 2)
+    hybrid = collection.search(SearchRequest("bond rent", k=2), vector)
     assert hybrid[0].chunk.document_id == "bond" and hybrid[0].sparse_rank == 1
     assert hybrid[0].chunk.title == "Bonds" and hybrid[0].chunk.metadata["domain"] == "legal"
 
@@ -276,13 +279,14 @@ def test_bm25_in_milvus_ranks_as_our_bm25(server_settings: MakeSettings, tmp_pat
 
 def store_scores(store: Store, query: str) -> dict[str, float]:
     """Every chunk BM25 matches (ties at a cut would make a top 10 arbitrary)."""
-    hits = store.open("c").search(query, None, 100, mode="sparse", candidates=100)
+    hits = store.open("c").search(SearchRequest(query, k=100, mode="sparse", candidates=100), None)
     return {h.chunk.chunk_id: h.sparse_score or 0.0 for h in hits}
 
 
 def _ranked(store: Store, query: str, mode: str) -> list[tuple[str, float]]:
     vector = HashingEmbedder().embed_queries([query])[0]
-    hits = store.open("c").search(query, vector, 10, mode=mode)  # type: ignore[arg-type]
+    request = SearchRequest(query, k=10, mode=mode)  # type: ignore[arg-type]
+    hits = store.open("c").search(request, vector)
     return [(h.chunk.chunk_id, round(h.score, 4)) for h in hits]
 
 

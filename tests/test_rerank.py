@@ -12,8 +12,8 @@ import pytest
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
 from qa.models.reranker import CrossEncoderReranker
-from qa.records import SearchHit, StoredChunk
-from qa.retrieval import Retriever, SearchRequest, rerank
+from qa.records import SearchHit, SearchRequest, StoredChunk
+from qa.retrieval import Retriever, rerank
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CollectionStore

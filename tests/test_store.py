@@ -12,7 +12,7 @@ from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputE
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.models.protocols import Embedder
-from qa.records import Document, SearchHit, StoredChunk, check_name
+from qa.records import Document, SearchHit, SearchRequest, StoredChunk, check_name
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CollectionStore
@@ -76,7 +76,7 @@ def test_changed_record_replaces_only_its_chunks(store: CollectionStore, tmp_pat
 def _all_hits(store: CollectionStore) -> list:  # type: ignore[type-arg]
     collection = store.open("c")
     vector = HashingEmbedder().embed_queries(["rent tablets 图书"])[0]
-    return collection.search("rent tablets 图书", vector, 50)
+    return collection.search(SearchRequest("rent tablets 图书", k=50), vector)
 
 
 def test_sync_removes_documents_whose_files_are_gone(
@@ -116,16 +116,20 @@ def test_filters_restrict_results_before_the_cut(store: CollectionStore, tmp_pat
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     collection = store.open("c")
     vector = HashingEmbedder().embed_queries(["bond rent"])[0]
-    only_medical = collection.search("bond rent", vector, 5, {"domain": "medical"})
+    only_medical = collection.search(
+        SearchRequest("bond rent", k=5, filters={"domain": "medical"}), vector
+    )
     assert [h.chunk.document_id for h in only_medical] == ["dose"]
-    either = collection.search("bond rent", vector, 5, {"domain": ["legal", "library"]})
+    either = collection.search(
+        SearchRequest("bond rent", k=5, filters={"domain": ["legal", "library"]}), vector
+    )
     assert {h.chunk.document_id for h in either} == {"bond", "loan"}
-    by_id = collection.search("bond rent", vector, 5, {"document": "loan"})
+    by_id = collection.search(SearchRequest("bond rent", k=5, filters={"document": "loan"}), vector)
     assert [h.chunk.document_id for h in by_id] == ["loan"]
-    numeric = collection.search("bond", vector, 5, {"year": 2024})
+    numeric = collection.search(SearchRequest("bond", k=5, filters={"year": 2024}), vector)
     assert [h.chunk.document_id for h in numeric] == ["bond"]
     with pytest.raises(InvalidInputError, match="filter key"):
-        collection.search("bond", vector, 5, {"bad key'": "x"})
+        collection.search(SearchRequest("bond", k=5, filters={"bad key'": "x"}), vector)
 
 
 def test_opening_with_another_embedder_fails_naming_rebuild(
@@ -225,9 +229,9 @@ def test_search_modes_use_one_retriever_each(store: CollectionStore, tmp_path: P
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     collection = store.open("c")
     vector = HashingEmbedder().embed_queries(["bond rent"])[0]
-    dense = collection.search("bond rent", vector, 3, mode="dense")
-    sparse = collection.search("bond rent", vector, 3, mode="sparse")
-    hybrid = collection.search("bond rent", vector, 3)
+    dense = collection.search(SearchRequest("bond rent", k=3, mode="dense"), vector)
+    sparse = collection.search(SearchRequest("bond rent", k=3, mode="sparse"), vector)
+    hybrid = collection.search(SearchRequest("bond rent", k=3), vector)
     assert all(h.sparse_rank is None and h.dense_rank is not None for h in dense)
     assert all(h.dense_rank is None and h.sparse_rank is not None for h in sparse)
     assert [h.chunk.document_id for h in sparse] == ["bond"], "BM25 matches only the bond text"
@@ -300,16 +304,18 @@ def test_deleted_document_is_gone_from_dense_and_sparse_results(tmp_path: Path, 
     vector = HashingEmbedder().embed_queries([query])[0]
     before = store.open("c")
     assert before.dense.kind == kind
-    assert "bond" in _ids(before.search(query, vector, 3, mode="dense"))
-    assert "bond" in _ids(before.search(query, vector, 3, mode="sparse"))
+    assert "bond" in _ids(before.search(SearchRequest(query, k=3, mode="dense"), vector))
+    assert "bond" in _ids(before.search(SearchRequest(query, k=3, mode="sparse"), vector))
     report = ingestor(store).run(
         [write_jsonl(tmp_path / "d.jsonl", RECORDS[1:])], "c", sync=True, progress=False
     )
     assert report.removed == ["bond"]
     after = store.open("c")
-    assert _ids(after.search(query, vector, 3, mode="dense")) == {"dose", "loan"}
-    assert "bond" not in _ids(after.search(query, vector, 3, mode="sparse"))
-    assert "bond" not in _ids(after.search(query, vector, 3, {"document": ["bond", "dose"]}))
+    assert _ids(after.search(SearchRequest(query, k=3, mode="dense"), vector)) == {"dose", "loan"}
+    assert "bond" not in _ids(after.search(SearchRequest(query, k=3, mode="sparse"), vector))
+    assert "bond" not in _ids(
+        after.search(SearchRequest(query, k=3, filters={"document": ["bond", "dose"]}), vector)
+    )
     assert verify(Settings(index_dir=store.index_dir), "c") == []
 
 
@@ -327,8 +333,10 @@ def test_hnsw_deletes_are_tombstones_until_the_graph_is_rebuilt(tmp_path: Path) 
     collection = store.open("c")
     assert collection.dense.ids().tolist() == collection.docstore.chunk_row_ids()
     vector = HashingEmbedder().embed_queries(["Record 1 mentions token1"])[0]
-    assert "d001" not in _ids(collection.search("token1", vector, 20, mode="dense"))
-    assert len(collection.search("ink", vector, 20, mode="dense")) == 17
+    assert "d001" not in _ids(
+        collection.search(SearchRequest("token1", k=20, mode="dense"), vector)
+    )
+    assert len(collection.search(SearchRequest("ink", k=20, mode="dense"), vector)) == 17
     assert verify(Settings(index_dir=store.index_dir), "c") == []
     # 3 + 3 deleted of 20 vectors passes 25%: the graph is rebuilt from the live ones.
     ingestor(store).run_documents(docs[6:], "c", IngestReport("c"), sync=True, progress=False)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from qa.eval.datasets import RetrievalDataset
 from qa.eval.metrics import dedupe_ranking, summarize
-from qa.records import Fusion, SearchMode
+from qa.records import Fusion, SearchMode, SearchRequest
 from qa.runtime import Runtime
 from qa.settings import Settings
 
@@ -66,14 +66,10 @@ def evaluate(
             started = time.perf_counter()
             for query in tqdm(queries, desc=f"{dataset.name} {mode}", disable=not progress):
                 vector = model.embed_queries([query.text])[0] if mode != "sparse" else None
-                hits = collection.search(
-                    query.text,
-                    vector,
-                    CHUNK_DEPTH,
-                    mode=mode,
-                    fusion=fusion,
-                    alpha=settings.blend_alpha,
+                request = SearchRequest(
+                    query.text, k=CHUNK_DEPTH, mode=mode, fusion=fusion, alpha=settings.blend_alpha
                 )
+                hits = collection.search(request, vector)
                 ranked = dedupe_ranking([h.chunk.document_id for h in hits])
                 rankings.append((ranked, query.relevant))
             elapsed = time.perf_counter() - started

@@ -9,12 +9,12 @@ but `vector_backend` and `milvus_uri` chooses between them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from qa.models.protocols import EmbedderInfo, Vectors
-from qa.records import Chunk, Document, FilterValue, Fusion, SearchHit, SearchMode, StoredChunk
+from qa.records import Chunk, Document, SearchHit, SearchRequest, StoredChunk
 from qa.settings import Settings
 from qa.store.manifest import Manifest
 
@@ -45,18 +45,7 @@ class CollectionReader(Protocol):
     @property
     def docstore(self) -> DocumentView: ...
 
-    def search(
-        self,
-        query: str,
-        vector: Vectors | None,
-        k: int,
-        filters: Mapping[str, FilterValue] | None = None,
-        *,
-        mode: SearchMode = "hybrid",
-        fusion: Fusion = "blend",
-        alpha: float = 0.6,
-        candidates: int = 50,
-    ) -> list[SearchHit]: ...
+    def search(self, request: SearchRequest, vector: Vectors | None) -> list[SearchHit]: ...
 
     def export(self) -> Iterator[tuple[Document, list[StoredChunk], Vectors]]:
         """Every document with its chunks (in ordinal order) and their vectors."""

@@ -20,7 +20,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,10 +30,8 @@ from qa.models.protocols import EmbedderInfo, Vectors
 from qa.records import (
     Chunk,
     Document,
-    FilterValue,
-    Fusion,
     SearchHit,
-    SearchMode,
+    SearchRequest,
     StoredChunk,
     check_name,
 )
@@ -104,36 +102,26 @@ class Collection:
             chunks = sorted(by_document.get(doc.id, []), key=lambda c: c.ordinal)
             yield doc, chunks, matrix[[position[c.row_id] for c in chunks]]
 
-    def search(
-        self,
-        query: str,
-        vector: Vectors | None,
-        k: int,
-        filters: Mapping[str, FilterValue] | None = None,
-        *,
-        mode: SearchMode = "hybrid",
-        fusion: Fusion = "blend",
-        alpha: float = 0.6,
-        candidates: int = 50,
-    ) -> list[SearchHit]:
+    def search(self, request: SearchRequest, vector: Vectors | None) -> list[SearchHit]:
         """Dense and BM25 candidates, fused by rank, filtered before the cut to k,
         with overlapping or near-identical passages kept once."""
+        filters, mode = request.filters, request.mode
         allowed = self.docstore.row_ids_matching(filters) if filters else None
-        depth = max(candidates, 3 * k)
+        depth = max(request.candidates, 3 * request.k)
         if vector is None and mode != "sparse":
             raise ValueError(f"{mode} search needs a query vector")
         dense = []
         if mode != "sparse" and vector is not None:
             dense = self.dense.search(vector, depth, allowed)
-        sparse = self.sparse.search(query, depth, allowed) if mode != "dense" else []
+        sparse = self.sparse.search(request.query, depth, allowed) if mode != "dense" else []
         return ranked_hits(
             dense,
             sparse,
             self.docstore.chunks_by_row_ids,
-            k,
+            request.k,
             depth=depth,
-            fusion=fusion,
-            alpha=alpha,
+            fusion=request.fusion,
+            alpha=request.alpha,
             tokens=self._tokens,
         )
 

@@ -47,9 +47,8 @@ from qa.records import (
     Chunk,
     Document,
     FilterValue,
-    Fusion,
     SearchHit,
-    SearchMode,
+    SearchRequest,
     Span,
     StoredChunk,
     check_name,
@@ -346,21 +345,11 @@ class MilvusCollection:
         )
         return list(result[0])
 
-    def search(
-        self,
-        query: str,
-        vector: Vectors | None,
-        k: int,
-        filters: Mapping[str, FilterValue] | None = None,
-        *,
-        mode: SearchMode = "hybrid",
-        fusion: Fusion = "blend",
-        alpha: float = 0.6,
-        candidates: int = 50,
-    ) -> list[SearchHit]:
+    def search(self, request: SearchRequest, vector: Vectors | None) -> list[SearchHit]:
         """Dense and BM25 candidates from Milvus, filtered there, fused here."""
-        expr = filter_expression(filters)
-        depth = min(max(candidates, 3 * k), _MAX_TOPK)
+        expr = filter_expression(request.filters)
+        mode = request.mode
+        depth = min(max(request.candidates, 3 * request.k), _MAX_TOPK)
         if vector is None and mode != "sparse":
             raise ValueError(f"{mode} search needs a query vector")
         chunks: dict[int, StoredChunk] = {}
@@ -372,7 +361,7 @@ class MilvusCollection:
                 chunks[chunk.row_id] = chunk
                 dense.append((chunk.row_id, float(row["distance"])))
         if mode != "dense" and self.manifest.chunks:
-            for row in self._sparse(query, depth, expr):
+            for row in self._sparse(request.query, depth, expr):
                 chunk = _stored(row)
                 chunks[chunk.row_id] = chunk
                 # Milvus Lite reports BM25 as a negated distance; a server, as the score.
@@ -383,10 +372,10 @@ class MilvusCollection:
             dense,
             sparse,
             lambda _rows: chunks,
-            k,
+            request.k,
             depth=depth,
-            fusion=fusion,
-            alpha=alpha,
+            fusion=request.fusion,
+            alpha=request.alpha,
             tokens=self._tokens,
         )
 

@@ -5,7 +5,8 @@ from fastapi import APIRouter
 from qa.api.deps import StateDep
 from qa.api.schemas import SearchBody, SearchOut
 from qa.api.security import KeyDep, authorize
-from qa.retrieval import SearchRequest, result_dict, validate_query
+from qa.records import SearchRequest
+from qa.retrieval import result_dict, validate_query
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
