@@ -12,7 +12,6 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
 
 from qa.errors import IndexMismatchError
 from qa.ingest.chunking import ChunkerConfig
@@ -23,7 +22,6 @@ from qa.models.reranker import CrossEncoderReranker, Reranker
 from qa.records import Document
 from qa.settings import Settings
 from qa.store.backend import CollectionReader, Store, open_store
-from qa.store.collection import CollectionStore
 from qa.text import cjk_share
 
 log = logging.getLogger(__name__)
@@ -167,7 +165,7 @@ class Runtime:
             return self.embedder(self.embedder_spec(collection, embedder, documents))
 
         return Ingestor(
-            cast(CollectionStore, self.store),  # the Milvus store has the same interface
+            self.store,
             choose,
             ChunkerConfig(self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
             max_file_bytes=self.settings.max_file_bytes,

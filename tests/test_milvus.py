@@ -94,10 +94,7 @@ def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
 
 def ingestor(store: Store, embedder: HashingEmbedder | None = None) -> Ingestor:
     return Ingestor(
-        store,  # type: ignore[arg-type]
-        embedder or HashingEmbedder(),
-        ChunkerConfig(64, 8),
-        max_file_bytes=1_000_000,
+        store, embedder or HashingEmbedder(), ChunkerConfig(64, 8), max_file_bytes=1_000_000
     )
 
 

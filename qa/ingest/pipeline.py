@@ -19,7 +19,7 @@ from qa.ingest import loaders
 from qa.ingest.chunking import Chunker, ChunkerConfig
 from qa.models.protocols import Embedder
 from qa.records import Chunk, Document
-from qa.store.collection import CollectionStore, CollectionWriter
+from qa.store.backend import Store, Writer
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class Ingestor:
 
     def __init__(
         self,
-        store: CollectionStore,
+        store: Store,
         embedder: Embedder | EmbedderChoice,
         chunker: ChunkerConfig,
         *,
@@ -176,7 +176,7 @@ class Ingestor:
 
     def apply(
         self,
-        writer: CollectionWriter,
+        writer: Writer,
         embedder: Embedder,
         chunker: Chunker,
         documents: Iterable[Document],
@@ -189,7 +189,7 @@ class Ingestor:
         self.embed(writer, embedder, chunker, changed, report, progress=progress)
 
     def changes(
-        self, writer: CollectionWriter, documents: Iterable[Document], report: IngestReport
+        self, writer: Writer, documents: Iterable[Document], report: IngestReport
     ) -> list[tuple[Document, bool]]:
         """New or changed documents, each with whether it replaces a stored version;
         the unchanged ones go into the report."""
@@ -205,7 +205,7 @@ class Ingestor:
 
     def embed(
         self,
-        writer: CollectionWriter,
+        writer: Writer,
         embedder: Embedder,
         chunker: Chunker,
         changed: Iterable[tuple[Document, bool]],
@@ -247,7 +247,7 @@ class Ingestor:
 
 
 def _embed_batch(
-    writer: CollectionWriter,
+    writer: Writer,
     embedder: Embedder,
     batch: list[tuple[Document, list[Chunk]]],
 ) -> int:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from qa.errors import QAError
 from qa.models.packages import sha256_file
 from qa.settings import Settings
-from qa.store.collection import CURRENT, CollectionStore, CollectionWriter, generation_folders
+from qa.store.collection import CURRENT, CollectionStore, generation_folders
 from qa.store.docstore import DocStore
 from qa.store.manifest import Manifest
 
@@ -144,7 +144,7 @@ def rebuild(
     store = runtime.store  # FAISS or Milvus, as the settings say
     model = runtime.embedder(embedder or store.manifest(name).embedder["name"])
     ingestor = Ingestor(
-        cast(CollectionStore, store),  # the Milvus store has the same interface
+        store,
         model,
         ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens),
         max_file_bytes=settings.max_file_bytes,
@@ -154,8 +154,6 @@ def rebuild(
     _, chunker = ingestor.use([])
     with store.writer(name, model.info, chunker.config.as_dict(), fresh=True) as writer:
         documents = writer.stored_documents()
-        ingestor.apply(
-            cast(CollectionWriter, writer), model, chunker, documents, report, progress=progress
-        )
+        ingestor.apply(writer, model, chunker, documents, report, progress=progress)
     report.seconds = time.perf_counter() - started
     return report
