@@ -41,10 +41,10 @@ from qa.eval.datasets import load_dataset
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import chunker_for, embedding_text
 from qa.models.protocols import Embedder
+from qa.rebuild import rebuild
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.dense import DensePolicy, FaissIndex
-from qa.store.maintenance import rebuild, verify
 from qa.store.sparse import SparseIndex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ def lifecycle(settings: Settings, runtime: Runtime, documents: int) -> tuple[dic
     texts = dict(rows)
     med_texts = [texts[int(i)] for i in ids]
     report, rebuild_s = timed(rebuild, runtime, "bench", progress=True)
-    problems = verify(settings, "bench")
+    problems = store.verify("bench")
     assert not problems, problems
     figures = {
         "documents": len(med),

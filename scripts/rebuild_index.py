@@ -28,10 +28,10 @@ import sys
 from pathlib import Path
 
 from qa.errors import QAError
+from qa.rebuild import rebuild
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CollectionStore
-from qa.store.maintenance import rebuild, verify
 
 OK, REBUILD_FAILED, VERIFY_FAILED, NOTHING_TO_REBUILD = 0, 1, 3, 4
 log = logging.getLogger("rebuild_index")
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("%s: rebuild failed: %s", name, exc.detail)
             status = REBUILD_FAILED
             continue
-        problems = verify(settings, name)
+        problems = runtime.store.verify(name)
         for problem in problems:
             log.error("%s: %s", name, problem)
         if problems:

@@ -31,8 +31,8 @@ from qa.models.protocols import Embedder
 from qa.records import SearchRequest
 from qa.runtime import Runtime
 from qa.settings import Settings
+from qa.store.backend import open_store
 from qa.store.collection import CURRENT
-from qa.store.maintenance import stats
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -242,7 +242,7 @@ def test_ingest_killed_while_embedding(work: Workspace) -> None:
     temp = interrupted_temp_generation(work)
     assert not (temp / "manifest.json").exists(), "killed before publishing began"
     assert work.current() == "g000001"
-    described = stats(Settings(index_dir=work.index_dir), COLLECTION)
+    described = open_store(Settings(index_dir=work.index_dir)).stats(COLLECTION)
     assert described["debris"] == [temp.name] and not described["writer_active"]
     work.verify()
     work.assert_serves_exactly(BASE)

@@ -21,13 +21,13 @@ import pytest
 from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
+from qa.rebuild import rebuild
 from qa.records import SearchRequest
-from qa.retrieval import Retriever
+from qa.retrieval.search import Retriever
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.backend import Store, open_store
 from qa.store.collection import CollectionStore
-from qa.store.maintenance import rebuild
 from qa.store.milvus import filter_expression, lexical_text, literal
 from tests.conftest import HashingEmbedder, free_port, milvus_ready
 

@@ -12,13 +12,13 @@ from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputE
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.models.protocols import Embedder
+from qa.rebuild import rebuild
 from qa.records import Document, SearchHit, SearchRequest, StoredChunk, check_name
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.collection import CollectionStore
 from qa.store.dense import DensePolicy, FaissIndex
 from qa.store.fusion import blend, deduplicate, fuse
-from qa.store.maintenance import rebuild, stats, verify
 from tests.conftest import HashingEmbedder
 
 
@@ -70,7 +70,7 @@ def test_changed_record_replaces_only_its_chunks(store: CollectionStore, tmp_pat
     after = {h.chunk.document_id: h.chunk.row_id for h in _all_hits(store)}
     assert after["bond"] == before["bond"] and after["loan"] == before["loan"]
     assert after["dose"] != before["dose"]
-    assert verify(Settings(index_dir=store.index_dir), "c") == []
+    assert store.verify("c") == []
 
 
 def _all_hits(store: CollectionStore) -> list:  # type: ignore[type-arg]
@@ -165,11 +165,10 @@ def test_failed_write_leaves_last_generation_serving(
 
 def test_verify_detects_a_tampered_file(store: CollectionStore, tmp_path: Path) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
-    settings = Settings(index_dir=store.index_dir)
-    assert verify(settings, "c") == []
+    assert store.verify("c") == []
     dense = store.current_folder("c") / "dense.faiss"
     dense.write_bytes(dense.read_bytes()[:-8])
-    problems = verify(settings, "c")
+    problems = store.verify("c")
     assert problems == ["dense.faiss does not match its checksum in the manifest"]
 
 
@@ -254,7 +253,7 @@ def test_rebuild_reembeds_with_another_embedder_and_keeps_documents(
     assert after.generation == before.generation + 1
     assert after.embedder["name"] == "other-model" and after.embedder["dimension"] == 32
     assert (after.documents, after.chunks) == (before.documents, before.chunks)
-    assert verify(settings, "c") == []
+    assert runtime.store.verify("c") == []
 
 
 def test_auto_embedder_is_multilingual_only_for_cjk_text(
@@ -316,7 +315,7 @@ def test_deleted_document_is_gone_from_dense_and_sparse_results(tmp_path: Path, 
     assert "bond" not in _ids(
         after.search(SearchRequest(query, k=3, filters={"document": ["bond", "dose"]}), vector)
     )
-    assert verify(Settings(index_dir=store.index_dir), "c") == []
+    assert store.verify("c") == []
 
 
 def test_hnsw_deletes_are_tombstones_until_the_graph_is_rebuilt(tmp_path: Path) -> None:
@@ -337,7 +336,7 @@ def test_hnsw_deletes_are_tombstones_until_the_graph_is_rebuilt(tmp_path: Path) 
         collection.search(SearchRequest("token1", k=20, mode="dense"), vector)
     )
     assert len(collection.search(SearchRequest("ink", k=20, mode="dense"), vector)) == 17
-    assert verify(Settings(index_dir=store.index_dir), "c") == []
+    assert store.verify("c") == []
     # 3 + 3 deleted of 20 vectors passes 25%: the graph is rebuilt from the live ones.
     ingestor(store).run_documents(docs[6:], "c", IngestReport("c"), sync=True, progress=False)
     manifest = store.manifest("c")
@@ -356,7 +355,7 @@ def test_auto_index_type_follows_collection_size(tmp_path: Path) -> None:
     assert store.manifest("c").dense["kind"] == "hnsw", "stays HNSW above half the threshold"
     ingestor(store).run_documents(docs[:5], "c", IngestReport("c"), sync=True, progress=False)
     assert store.manifest("c").dense == {"kind": "flat", "vectors": 5}
-    assert verify(Settings(index_dir=store.index_dir), "c") == []
+    assert store.verify("c") == []
 
 
 def test_filtered_hnsw_search_matches_exact_search(tmp_path: Path) -> None:
@@ -405,7 +404,7 @@ def test_rebuild_can_switch_the_dense_index_type(store: CollectionStore, tmp_pat
     runtime.add_embedder(HashingEmbedder())
     rebuild(runtime, "c", progress=False)
     assert store.manifest("c").dense["kind"] == "hnsw"
-    assert verify(settings, "c") == []
+    assert runtime.store.verify("c") == []
 
 
 def test_cli_verify_exits_non_zero_saying_what_is_wrong(
@@ -427,13 +426,12 @@ def test_cli_verify_exits_non_zero_saying_what_is_wrong(
 
 def test_stats_tell_a_running_write_from_debris(store: CollectionStore, tmp_path: Path) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
-    settings = Settings(index_dir=store.index_dir)
-    idle = stats(settings, "c")
+    idle = store.stats("c")
     assert (idle["documents"], idle["chunks"], idle["generations"]) == (3, 3, ["g000001"])
     assert idle["dense"] == {"kind": "flat", "vectors": 3} and not idle["writer_active"]
     embedder = HashingEmbedder()
     with store.writer("c", embedder.info, {"max_tokens": 64, "overlap_tokens": 8}):
-        busy = stats(settings, "c")
+        busy = store.stats("c")
         assert busy["writer_active"] and busy["debris"] == []
 
 
@@ -466,7 +464,7 @@ def test_embedder_is_loaded_only_when_a_document_needs_embedding(
     lazy.run_documents(changed, "c", report, progress=False)
     assert chosen == [3] and report.updated == ["d002"] and report.chunks == 1
     assert store.manifest("c").chunker == {"max_tokens": 48, "overlap_tokens": 8}
-    assert verify(Settings(index_dir=store.index_dir), "c") == []
+    assert store.verify("c") == []
 
 
 def test_a_late_chosen_embedder_must_match_the_recorded_one(

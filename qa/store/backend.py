@@ -87,6 +87,14 @@ class Store(Protocol):
         self, name: str, embedder: EmbedderInfo, chunker: dict[str, object], *, fresh: bool = False
     ) -> AbstractContextManager[Writer]: ...
 
+    def stats(self, name: str) -> dict[str, Any]:
+        """What `qa index stats` shows: the manifest's figures and where the data lives."""
+        ...
+
+    def verify(self, name: str) -> list[str]:
+        """What disagrees between the manifest and the stored data; empty when all agree."""
+        ...
+
     def remove(self, name: str) -> None: ...
 
 

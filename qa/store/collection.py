@@ -23,8 +23,9 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from qa.errors import CollectionNotFoundError, IndexCorruptError
+from qa.errors import CollectionNotFoundError, IndexCorruptError, QAError
 from qa.models.packages import sha256_file
 from qa.models.protocols import EmbedderInfo, Vectors
 from qa.records import (
@@ -195,6 +196,80 @@ class CollectionStore:
             except BlockingIOError:
                 return True
             return False
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """The live generation's figures, its files' size and what else lies on disk."""
+        folder = self.current_folder(name)
+        manifest = Manifest.read(folder)
+        root = self.path(name)
+        active = self.writer_active(name)
+        return {
+            "collection": name,
+            "generation": manifest.generation,
+            "documents": manifest.documents,
+            "chunks": manifest.chunks,
+            "bytes": sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()),
+            "dense": manifest.dense,
+            "embedder": manifest.embedder,
+            "chunker": manifest.chunker,
+            "built_at": manifest.built_at,
+            "path": str(folder),
+            "generations": [p.name for p in generation_folders(root)],
+            "writer_active": active,
+            "debris": [] if active else sorted(p.name for p in root.glob(".tmp-*")),
+        }
+
+    def verify(self, name: str) -> list[str]:
+        """Everything that disagrees between the manifest, the docstore, the dense and the
+        sparse index of the live generation."""
+        try:
+            folder = self.current_folder(name)
+            manifest = Manifest.read(folder)
+        except QAError as exc:
+            return [exc.detail]
+        problems: list[str] = []
+        if manifest.generation != int(folder.name[1:]) or manifest.collection != name:
+            problems.append(
+                f"{CURRENT} names {folder.name} but its manifest is generation "
+                f"{manifest.generation} of {manifest.collection!r}"
+            )
+        for file, expected in manifest.files.items():
+            path = folder / file
+            if not path.is_file():
+                problems.append(f"{file} is missing")
+            elif sha256_file(path) != expected:
+                problems.append(f"{file} does not match its checksum in the manifest")
+        if problems:
+            return problems
+        try:
+            collection = self.open(name)
+        except QAError as exc:
+            return [exc.detail]
+        docstore = collection.docstore
+        documents, chunks = docstore.counts()
+        if documents != manifest.documents:
+            problems.append(
+                f"docstore has {documents} documents, manifest says {manifest.documents}"
+            )
+        if chunks != manifest.chunks:
+            problems.append(f"docstore has {chunks} chunks, manifest says {manifest.chunks}")
+        if collection.dense.size != chunks:
+            problems.append(f"dense index has {collection.dense.size} vectors for {chunks} chunks")
+        described = collection.dense.describe()
+        if {key: described.get(key) for key in manifest.dense} != manifest.dense:
+            problems.append(f"dense index is {described}, manifest says {manifest.dense}")
+        if collection.dense.dimension != manifest.embedder["dimension"]:
+            problems.append(
+                f"dense index is {collection.dense.dimension}-d, embedder is "
+                f"{manifest.embedder['dimension']}-d"
+            )
+        row_ids = docstore.chunk_row_ids()
+        if collection.dense.ids().tolist() != row_ids:
+            problems.append("dense index ids differ from the docstore's chunk ids")
+        if collection.sparse.ids().tolist() != row_ids:
+            problems.append("sparse index ids differ from the docstore's chunk ids")
+        collection.close()
+        return problems
 
     def remove(self, name: str) -> None:
         """Delete a collection: renamed out of sight under the writer lock (atomic: it

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import CollectionNotFoundError, IndexCorruptError, InvalidInputError
+from qa.errors import CollectionNotFoundError, IndexCorruptError, InvalidInputError, QAError
 from qa.models.protocols import EmbedderInfo, Vectors
 from qa.records import (
     Chunk,
@@ -496,6 +496,37 @@ class MilvusStore:
 
     def open(self, name: str) -> MilvusCollection:
         return MilvusCollection(self, self.manifest(name))
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """The manifest's figures and the Milvus they live in."""
+        manifest = self.manifest(name)
+        return {
+            "collection": name,
+            "generation": manifest.generation,
+            "documents": manifest.documents,
+            "chunks": manifest.chunks,
+            "dense": manifest.dense,
+            "embedder": manifest.embedder,
+            "chunker": manifest.chunker,
+            "built_at": manifest.built_at,
+            "milvus_uri": self.settings.milvus_uri,
+        }
+
+    def verify(self, name: str) -> list[str]:
+        """Whether Milvus holds as many documents and chunks as the manifest says."""
+        try:
+            collection = self.open(name)
+        except QAError as exc:
+            return [exc.detail]
+        manifest = collection.manifest
+        documents, chunks = collection.docstore.counts()
+        problems = []
+        if (documents, chunks) != (manifest.documents, manifest.chunks):
+            problems.append(
+                f"Milvus holds {documents} documents and {chunks} chunks, the manifest says "
+                f"{manifest.documents} and {manifest.chunks}"
+            )
+        return problems
 
     def lock(self, name: str) -> threading.Lock:
         with self._guard:
