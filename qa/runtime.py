@@ -19,10 +19,11 @@ from qa.ingest.pipeline import Ingestor, IngestReport, Progress
 from qa.models.protocols import Embedder, Generator
 from qa.models.registry import embedder_folder, load_embedder, load_generator
 from qa.models.reranker import CrossEncoderReranker, Reranker
-from qa.records import Document
+from qa.records import Document, SearchRequest
+from qa.retrieval.context import QueryContext, validated
 from qa.settings import Settings
 from qa.store.backend import CollectionReader, Store, open_store
-from qa.text import cjk_share
+from qa.text import cjk_share, detect
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,16 @@ class Runtime:
         embedder = self.embedder(collection.manifest.embedder["name"])
         collection.manifest.check_embedder(embedder.info)
         return embedder
+
+    def open_query(self, request: SearchRequest, *, what: str = "query") -> QueryContext:
+        """Validate a query, then open it: the one place a query is checked."""
+        return self.open_validated(validated(request, self.settings, what))
+
+    def open_validated(self, request: SearchRequest) -> QueryContext:
+        """Open a validated query's collection and query embedder, once for the query."""
+        collection = self.collection(request.collection)
+        embedder = None if request.mode == "sparse" else self.query_embedder(collection)
+        return QueryContext(request, detect(request.query), collection, embedder)
 
     def embedder_spec(
         self, collection: str, requested: str | None, documents: Sequence[Document]

@@ -54,7 +54,7 @@ def prompts(generator: str, count: int, k: int) -> list[list[ChatMessage]]:
     """The messages `qa ask` would send for the first ``count`` sample questions."""
     from qa.answer.prompts import build_messages, select_passages
     from qa.records import SearchRequest
-    from qa.retrieval import Retriever
+    from qa.retrieval.search import Retriever
     from qa.runtime import Runtime
     from qa.settings import Settings
     from qa.text import detect

@@ -162,7 +162,7 @@ def worker_qa(work: dict[str, Any]) -> dict[str, Any]:
 
     from qa.models.registry import load_embedder
     from qa.records import Document, SearchRequest
-    from qa.retrieval import Retriever
+    from qa.retrieval.search import Retriever
     from qa.runtime import Runtime, configure_threads
     from qa.settings import Settings
 

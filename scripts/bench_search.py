@@ -25,7 +25,7 @@ from tqdm import tqdm
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import chunker_for, embedding_text
 from qa.records import Document, SearchRequest
-from qa.retrieval import Retriever
+from qa.retrieval.search import Retriever
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.text import sentence_spans

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from qa.answer.pipeline import AskPipeline
 from qa.eval.answers import percentile
-from qa.pipeline import AskPipeline
 from qa.runtime import Runtime
 from qa.settings import Settings
 

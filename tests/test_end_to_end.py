@@ -230,7 +230,7 @@ def test_http_stream_sends_tokens_then_the_answer(fast_client: TestClient) -> No
 def test_chinese_and_english_questions_over_the_mixed_corpus(corpus_index: Path) -> None:
     """The sample corpus has Chinese text, so `auto` chose the multilingual embedder."""
     from qa.records import SearchRequest
-    from qa.retrieval import Retriever
+    from qa.retrieval.search import Retriever
     from qa.runtime import Runtime
 
     assert CollectionStore(corpus_index).manifest("default").embedder["name"] == "e5-multilingual"

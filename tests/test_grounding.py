@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from qa.answer.assembly import assemble
 from qa.answer.grounding import Grounder
 from qa.answer.prompts import Passage, build_messages, select_passages
-from qa.pipeline import assemble
 from qa.records import SearchHit, StoredChunk
 from qa.text import detect
 

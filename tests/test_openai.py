@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,15 @@ import openai
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from qa.store.collection import CollectionStore
 
 from qa.api.app import create_app
 from qa.errors import RequestTimeoutError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
 from qa.records import Answer, Citation
+from qa.retrieval.context import QueryContext
 from qa.settings import Settings
-from qa.store.collection import CollectionStore
 from tests.conftest import CORPUS, ROOT, HashingEmbedder, qa_serve
 
 QUOTE = "A landlord must not require a bond of more than 4 weeks' rent."
@@ -61,14 +62,9 @@ class ScriptedPipeline:
         self.holding = threading.Event()
         self.release = threading.Event()
 
-    def stream(
-        self,
-        question: str,
-        collection: str = "default",
-        k: int | None = None,
-        filters: Mapping[str, object] | None = None,
-    ) -> Generator[str | Answer, None, None]:
-        self.asked.append((question, collection, k, filters))
+    def stream(self, query: QueryContext) -> Generator[str | Answer, None, None]:
+        request, question = query.request, query.text
+        self.asked.append((question, request.collection, request.k, request.filters))
         if "hold" in question:
             self.holding.set()
             assert self.release.wait(30)
@@ -150,6 +146,7 @@ def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fast]:
     pipeline = ScriptedPipeline()
     with ThreadServer(app) as server:
         state = app.state.qa
+        state.runtime.add_embedder(HashingEmbedder())
         state.pipeline = pipeline
         _, admin = state.catalogue.create_key("admin", "admin", ["*"])
         _, reader = state.catalogue.create_key("other-reader", "reader", ["other"])
@@ -187,7 +184,8 @@ def test_completion_answers_the_last_user_message_with_sources(fast: Fast) -> No
         user="someone",
         extra_body={"not_an_openai_field": {"x": 1}},
     )
-    assert fast.pipeline.asked[-1] == ("What is the maximum bond?", "docs", None, None)
+    top_k = fast.server.app.state.qa.settings.top_k
+    assert fast.pipeline.asked[-1] == ("What is the maximum bond?", "docs", top_k, None)
     assert completion.id.startswith("chatcmpl-") and len(completion.id) > len("chatcmpl-") + 16
     assert completion.object == "chat.completion" and completion.model == "docs"
     assert abs(completion.created - time.time()) < 60
@@ -364,6 +362,7 @@ def test_an_open_service_takes_the_placeholder_key_openai_clients_send(tmp_path:
     build_collection(index_dir, "docs", [{"id": "a", "text": "The bond is four weeks."}])
     app = create_app(Settings(index_dir=index_dir, audit=False), warm=False)
     with ThreadServer(app) as server:
+        app.state.qa.runtime.add_embedder(HashingEmbedder())
         app.state.qa.pipeline = ScriptedPipeline()
         client = openai.OpenAI(base_url=f"{server.base}/v1", api_key="unused", max_retries=0)
         assert [m.id for m in client.models.list().data] == ["docs"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.pipeline import is_evidence
+from qa.answer.evidence import is_evidence
 from qa.records import SearchHit, StoredChunk
 from qa.text import question_terms
 

@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from qa.store.collection import CollectionStore
 
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
 from qa.models.reranker import CrossEncoderReranker
 from qa.records import SearchHit, SearchRequest, StoredChunk
-from qa.retrieval import Retriever, rerank
+from qa.retrieval.search import Retriever, rerank
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import CollectionStore
 from tests.conftest import HashingEmbedder
 
 WORDS = "the bond rent is four weeks tablets every six hours library loans thirty days".split()
@@ -90,9 +90,9 @@ def test_retriever_reranks_a_deeper_candidate_list(
     hits = Retriever(runtime).search(SearchRequest("bond rent weeks", "c", k=3))
     assert len(hits) == 3
     direct = CrossEncoderReranker(tiny_cross_encoder)
-    candidates = Retriever(Runtime(settings.model_copy(update={"reranker": None})))
-    candidates.runtime.add_embedder(embedder)
-    pool = candidates.search(SearchRequest("bond rent weeks", "c", k=8))
+    plain = Runtime(settings.model_copy(update={"reranker": None}))
+    plain.add_embedder(embedder)
+    pool = Retriever(plain).search(SearchRequest("bond rent weeks", "c", k=8))
     expected = sorted(
         zip(direct.scores("bond rent weeks", [h.chunk.text for h in pool]), pool, strict=True),
         key=lambda pair: -pair[0],

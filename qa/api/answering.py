@@ -14,12 +14,11 @@ import anyio.to_thread
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from qa.answer.assembly import not_found
 from qa.api.state import Admission, AppState
 from qa.catalogue import ApiKey
 from qa.errors import RequestTimeoutError
-from qa.pipeline import not_found
-from qa.records import Answer, FilterValue
-from qa.retrieval import validate_query
+from qa.records import Answer, FilterValue, SearchRequest
 from qa.text import detect
 
 _DONE = object()
@@ -70,8 +69,10 @@ class AnswerStream:
         key: ApiKey | None,
         route: str,
     ) -> AnswerStream:
-        validate_query(question, state.settings.max_question_chars, "question")
         deadline = time.monotonic() + state.settings.request_timeout_s
+        # Bad input and an unknown collection are answered before queueing: they are no load.
+        request = SearchRequest(question, collection, k or state.settings.top_k, filters)
+        query = await state.run_search(lambda: state.open_query(request, what="question"))
         admission = state.admit()
         try:
             # Hold one of the generator's places for the whole answer: waiting here is
@@ -89,8 +90,8 @@ class AnswerStream:
             raise
         admission.on_release(lambda: state.generation_limiter.release_on_behalf_of(admission))
         try:
-            if state.has_documents(collection):
-                items = state.pipeline.stream(question, collection, k, filters)
+            if query is not None:
+                items = state.pipeline.stream(query)
             else:
                 items = _empty_collection_answer(question)
             stream = cls(

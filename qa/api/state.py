@@ -11,14 +11,15 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
+from qa.answer.pipeline import AskPipeline
 from qa.api.audit import AuditLog
 from qa.api.metrics import Metrics
 from qa.catalogue import Catalogue
 from qa.errors import BusyError, CollectionNotFoundError, QAError
 from qa.jobs import JobWorker
-from qa.pipeline import AskPipeline
-from qa.records import check_name
-from qa.retrieval import Retriever
+from qa.records import SearchRequest, check_name
+from qa.retrieval.context import QueryContext, validated
+from qa.retrieval.search import Retriever
 from qa.runtime import Runtime
 from qa.settings import Settings
 
@@ -79,6 +80,15 @@ class AppState:
             f"collection {name!r} does not exist; create it with POST /v1/collections "
             f"or `qa ingest PATH --collection {name}`"
         )
+
+    def open_query(self, request: SearchRequest, *, what: str = "query") -> QueryContext | None:
+        """The query validated and its collection opened once (blocking: call it off the
+        event loop); None for a collection created over HTTP whose first upload has not
+        landed yet. 404 for a collection that does not exist."""
+        request = validated(request, self.settings, what)
+        if self.has_documents(request.collection):
+            return self.runtime.open_validated(request)
+        return None
 
     def admit(self) -> Admission:
         """Admit a question to the generation queue, or 503 at once when it is full:

@@ -19,9 +19,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from qa.answer.pipeline import AskPipeline
 from qa.eval.datasets import Query, RetrievalDataset
 from qa.eval.metrics import char_f1, exact_match, normalize_answer_en, token_f1
-from qa.pipeline import AskPipeline
 from qa.records import Answer, Citation
 from qa.runtime import Runtime
 from qa.settings import Settings
@@ -130,7 +130,7 @@ def ask_timed(
     started = time.perf_counter()
     first: float | None = None
     final: Answer | None = None
-    for item in pipeline.stream(text, collection):
+    for item in pipeline.stream(pipeline.open(text, collection)):
         if isinstance(item, Answer):
             final = item
         elif first is None:

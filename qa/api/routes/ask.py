@@ -11,7 +11,6 @@ from qa.api.deps import StateDep
 from qa.api.schemas import AnswerOut, AskBody
 from qa.api.security import KeyDep, authorize
 from qa.errors import QAError
-from qa.retrieval import validate_query
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 
@@ -28,9 +27,6 @@ def _sse(event: str, data: object) -> str:
 )
 async def ask(body: AskBody, state: StateDep, key: KeyDep) -> AnswerOut | StreamingResponse:
     authorize(key, body.collection, "reader")
-    # Bad input and an unknown collection are answered before queueing: they are no load.
-    validate_query(body.question, state.settings.max_question_chars, "question")
-    state.has_documents(body.collection)
     stream = await AnswerStream.open(
         state,
         body.question,

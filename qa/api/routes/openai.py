@@ -35,7 +35,7 @@ from qa.api.state import AppState
 from qa.catalogue import ApiKey
 from qa.errors import InvalidInputError, QAError, UnauthorizedError
 from qa.records import Answer, Citation
-from qa.retrieval import validate_query
+from qa.retrieval.context import validate_query
 
 log = logging.getLogger(__name__)
 

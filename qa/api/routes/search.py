@@ -5,8 +5,8 @@ from fastapi import APIRouter
 from qa.api.deps import StateDep
 from qa.api.schemas import SearchBody, SearchOut
 from qa.api.security import KeyDep, authorize
-from qa.records import SearchRequest
-from qa.retrieval import result_dict, validate_query
+from qa.records import SearchHit, SearchRequest
+from qa.views import result_dict
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -14,12 +14,13 @@ router = APIRouter(prefix="/v1", tags=["search"])
 @router.post("/search", summary="Passages nearest a query.")
 async def search(body: SearchBody, state: StateDep, key: KeyDep) -> SearchOut:
     authorize(key, body.collection, "reader")
-    validate_query(body.query, state.settings.max_question_chars)
-    if not state.has_documents(body.collection):
-        hits = []
-    else:
-        request = SearchRequest(body.query, body.collection, body.k, body.filters, body.mode)
-        hits = await state.run_search(lambda: state.retriever.search(request))
+    request = SearchRequest(body.query, body.collection, body.k, body.filters, body.mode)
+
+    def run() -> list[SearchHit]:
+        query = state.open_query(request)
+        return state.retriever.run(query) if query is not None else []
+
+    hits = await state.run_search(run)
     results = [
         result_dict(rank, hit, explain=body.explain) for rank, hit in enumerate(hits, start=1)
     ]

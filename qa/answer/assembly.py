@@ -1,0 +1,49 @@
+"""From a grounding to the Answer a user sees: [n] after each supported sentence,
+numbered citations, or the refusal in the question's language."""
+
+from __future__ import annotations
+
+from qa.answer.grounding import Grounding
+from qa.answer.prompts import REFUSALS
+from qa.records import Answer, Citation
+from qa.text import Language
+
+
+def not_found(language: Language, timings: dict[str, float]) -> Answer:
+    return Answer(REFUSALS[language], False, [], language, timings)
+
+
+def assemble(grounding: Grounding, language: Language, timings: dict[str, float]) -> Answer:
+    """The answer text with [n] after each supported sentence, and its citations."""
+    if not grounding.found:
+        return not_found(language, timings)
+    numbering: dict[str, int] = {}
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for sentence in grounding.sentences:
+        support = sentence.support
+        if support is None:
+            parts.append(sentence.text)
+            continue
+        chunk = support.passage.hit.chunk
+        n = numbering.get(chunk.chunk_id)
+        if n is None:
+            n = numbering[chunk.chunk_id] = len(numbering) + 1
+            citations.append(
+                Citation(
+                    n=n,
+                    document=chunk.document_id,
+                    chunk_id=chunk.chunk_id,
+                    page=chunk.page,
+                    text=support.passage.text,
+                    quote=support.quote,
+                    score=round(support.passage.hit.score, 6),
+                    quote_start=support.quote_start,
+                    quote_end=support.quote_end,
+                    title=chunk.title,
+                    section=chunk.section,
+                )
+            )
+        separator = "" if language == "zh" else " "
+        parts.append(f"{sentence.text}{separator}[{n}]")
+    return Answer(("" if language == "zh" else " ").join(parts), True, citations, language, timings)

@@ -1,0 +1,149 @@
+"""ask(question) -> Answer: the one place retrieval, generation and grounding meet."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Generator, Mapping
+from typing import Protocol
+
+from qa.answer.assembly import assemble, not_found
+from qa.answer.evidence import is_evidence
+from qa.answer.grounding import Grounder
+from qa.answer.prompts import Passage, build_messages, select_passages
+from qa.models.protocols import Generator as TextGenerator
+from qa.records import Answer, FilterValue, SearchRequest
+from qa.retrieval.context import QueryContext, QuerySource
+from qa.retrieval.search import Retriever
+
+log = logging.getLogger(__name__)
+
+# How small models phrase "the passages do not say" when they ignore the exact mark.
+_REFUSAL_PHRASES = re.compile(
+    r"NOT[_ ]FOUND|do(?:es)? not (?:contain|mention|provide|say|specify|include)|"
+    r"(?:no|not enough) information|cannot (?:be )?(?:answer|determine|find)|"
+    r"没有找到|未提及|没有提到|无法回答|没有相关|未找到",
+    re.IGNORECASE,
+)
+
+# Markdown emphasis the models like to add around key facts; the documents lack it.
+_EMPHASIS = re.compile(r"\*\*|__")
+
+
+class AnswerModels(QuerySource, Protocol):
+    """What answering needs of the process beyond retrieval: the generator, loaded
+    once. The runtime provides it; the answer layer never imports the runtime."""
+
+    def generator(self) -> TextGenerator: ...
+
+
+class AskPipeline:
+    """Retrieve, keep the passages that are evidence, generate from them, then keep
+    only the sentences a passage supports, each cited to it.
+
+    A question with no evidence is refused before the generator runs; a generated
+    answer with no supported sentence is refused after it. `stream` yields the text
+    as it is generated (unverified) and the grounded `Answer` last: only that last
+    item is what the documents support.
+    """
+
+    def __init__(self, models: AnswerModels) -> None:
+        self.models = models
+        self.retriever = Retriever(models)
+
+    def open(
+        self,
+        question: str,
+        collection: str = "default",
+        k: int | None = None,
+        filters: Mapping[str, FilterValue] | None = None,
+    ) -> QueryContext:
+        """Validate the question and open its collection and embedder, once."""
+        request = SearchRequest(question, collection, k or self.models.settings.top_k, filters)
+        return self.models.open_query(request, what="question")
+
+    def _evidence(self, query: QueryContext) -> tuple[list[Passage], dict[str, float]]:
+        settings = self.models.settings
+        started = time.perf_counter()
+        hits = self.retriever.run(query)
+        timings = {"retrieval_s": time.perf_counter() - started}
+        embedder = query.query_embedder()
+        meaningful = query.language in embedder.languages
+        floor = embedder.evidence_floor if settings.min_score is None else settings.min_score
+        evidence = [
+            h for h in hits if is_evidence(query.text, h, floor, dense_meaningful=meaningful)
+        ]
+        if not evidence:
+            return [], timings
+        generator = self.models.generator()
+        return select_passages(evidence, settings.context_tokens, generator.count_tokens), timings
+
+    def _ground(self, query: QueryContext, text: str, passages: list[Passage]) -> Answer | None:
+        """None when the model declined; else the grounded answer."""
+        text = _EMPHASIS.sub("", text)
+        if _REFUSAL_PHRASES.search(text) or not text.strip():
+            return None
+        embedder = query.query_embedder()
+        grounder = Grounder(
+            self.models.settings.support_threshold,
+            embedder.embed_queries,
+            embedder.paraphrase_floor,
+        )
+        grounding = grounder.run(
+            text.strip(), passages, question=query.text, semantic=query.language == "en"
+        )
+        if grounding.dropped:
+            log.info(
+                "dropped %d unsupported sentence(s): %s", len(grounding.dropped), grounding.dropped
+            )
+        if grounding.corrected:
+            log.info(
+                "replaced %d sentence(s) that contradict their passage by its words: %s",
+                len(grounding.corrected),
+                grounding.corrected,
+            )
+        return assemble(grounding, query.language, {})
+
+    def stream(self, query: QueryContext) -> Generator[str | Answer, None, None]:
+        """Generated text pieces as they come, then the grounded Answer last."""
+        passages, timings = self._evidence(query)
+        if not passages:
+            yield not_found(query.language, timings)
+            return
+        generator = self.models.generator()
+        messages = build_messages(query.text, passages, query.language)
+        started = time.perf_counter()
+        pieces: list[str] = []
+        # Closed here, in the thread that closes this stream: left to the garbage
+        # collector, a generation could be finalised in any thread, its own worker's too.
+        with contextlib.closing(
+            generator.stream(messages, max_new_tokens=self.models.settings.max_new_tokens)
+        ) as tokens:
+            for piece in tokens:
+                if not pieces:
+                    timings["first_token_s"] = time.perf_counter() - started
+                pieces.append(piece)
+                yield piece
+        timings["generation_s"] = time.perf_counter() - started
+        grounded = self._ground(query, "".join(pieces), passages)
+        answer = grounded or not_found(query.language, timings)
+        answer.timings = timings
+        yield answer
+
+    def ask(
+        self,
+        question: str,
+        collection: str = "default",
+        k: int | None = None,
+        filters: Mapping[str, FilterValue] | None = None,
+    ) -> Answer:
+        """The grounded answer alone, for callers that do not stream."""
+        final: Answer | None = None
+        for item in self.stream(self.open(question, collection, k, filters)):
+            if isinstance(item, Answer):
+                final = item
+        if final is None:
+            raise RuntimeError("the answer stream ended without an answer")
+        return final

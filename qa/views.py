@@ -1,0 +1,38 @@
+"""The contract's JSON shapes of search results, shared by the HTTP API and the CLI so
+both print the same thing (see DESIGN.md: `qa search --json` and `POST /v1/search`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qa.records import SearchHit
+
+
+def explanation(hit: SearchHit) -> dict[str, Any]:
+    """Why a passage ranked where it did: each retriever's rank and score, and the fusion."""
+    return {
+        "dense_rank": hit.dense_rank,
+        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
+        "sparse_rank": hit.sparse_rank,
+        "sparse_score": None if hit.sparse_score is None else round(hit.sparse_score, 6),
+        "fused_score": round(hit.score, 6),
+        "rerank_score": None if hit.rerank_score is None else round(hit.rerank_score, 6),
+    }
+
+
+def result_dict(rank: int, hit: SearchHit, *, explain: bool = False) -> dict[str, Any]:
+    """One search result in the contract's shape (plus title and section)."""
+    chunk = hit.chunk
+    extra = {"explain": explanation(hit)} if explain else {}
+    return {
+        "rank": rank,
+        "score": round(hit.score, 6),
+        "document": chunk.document_id,
+        "chunk_id": chunk.chunk_id,
+        "page": chunk.page,
+        "text": chunk.text,
+        "title": chunk.title,
+        "section": chunk.section,
+        "metadata": chunk.metadata,
+        **extra,
+    }
