@@ -13,11 +13,11 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from qa import __version__
-from qa.api import problems
+from qa.api import openai, problems
 from qa.api.deps import StateDep
 from qa.api.limits import BodyLimit
 from qa.api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from qa.api.routes import ask, collections, documents, health, jobs, openai, search
+from qa.api.routes import ask, collections, documents, health, jobs, search
 from qa.api.security import KeyDep, authorize
 from qa.api.state import AppState
 from qa.settings import Settings, get_settings

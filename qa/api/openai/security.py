@@ -1,0 +1,31 @@
+"""The key an OpenAI client presents, which differs from the other /v1 routes in one
+case: SDKs always send a bearer token, even to a service that needs none."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from qa.api.deps import StateDep
+from qa.api.security import current_key
+from qa.catalogue import ApiKey
+from qa.errors import UnauthorizedError
+
+
+def openai_key(request: Request, state: StateDep) -> ApiKey | None:
+    """The caller's key, as for every /v1 route, except on a service running open (no
+    key exists): there a bearer token that is not a qa key is ignored, because OpenAI
+    SDKs send one whatever happens (`api_key="unused"`) and cannot be told not to. A qa
+    key (`qa_...`) is still checked, so a revoked one is refused as elsewhere."""
+    try:
+        return current_key(request, state)
+    except UnauthorizedError:
+        running_open = state.open_allowed and not state.catalogue.has_active_keys()
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if running_open and not token.startswith("qa_"):
+            return None
+        raise
+
+
+OpenAIKeyDep = Annotated[ApiKey | None, Depends(openai_key)]

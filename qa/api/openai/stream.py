@@ -1,0 +1,93 @@
+"""A streamed chat completion as OpenAI's server-sent events: `chat.completion.chunk`
+objects, then `data: [DONE]`.
+
+The response has started before the answer is known, so an error on the way cannot
+become a problem response any more: it is sent as OpenAI's in-stream error object,
+which its SDKs raise as APIError, rather than as a cut connection."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from qa.api.answering import AnswerStream
+from qa.api.openai.chat import closing_text
+from qa.api.openai.errors import error_object
+from qa.api.openai.schemas import UsageOut
+from qa.errors import QAError
+
+log = logging.getLogger(__name__)
+
+
+def _data(body: object) -> str:
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _error(status: int, title: str, detail: str) -> str:
+    """OpenAI's in-stream error, which its SDKs raise as APIError(message)."""
+    return _data({"error": error_object(status, title, detail)})
+
+
+async def completion_events(
+    stream: AnswerStream,
+    completion_id: str,
+    created: int,
+    model: str,
+    *,
+    include_usage: bool,
+    route: str,
+) -> AsyncIterator[str]:
+    """The generated text as it comes, then the closing text (sources or refusal), then
+    a last chunk that also holds the grounded `answer`, `found` and `citations`."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return _data(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [choice],
+                **extra,
+            }
+        )
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        drafted = False
+        async for item in stream:
+            if isinstance(item, str):
+                drafted = True
+                yield chunk({"content": item})
+                continue
+            closing = closing_text(item, drafted)
+            if closing:
+                yield chunk({"content": closing})
+            as_dict = item.to_dict()
+            yield chunk(
+                {},
+                "stop",
+                answer=as_dict["answer"],
+                found=as_dict["found"],
+                citations=as_dict["citations"],
+            )
+            if include_usage:
+                yield _data(
+                    {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": UsageOut().model_dump(),
+                    }
+                )
+    except QAError as exc:
+        yield _error(exc.status, exc.title, exc.detail)
+    except Exception:
+        log.exception("unhandled error while streaming %s", route)
+        yield _error(500, "Internal error", "an unexpected error occurred; see the server log")
+    yield "data: [DONE]\n\n"
