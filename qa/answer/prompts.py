@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -45,8 +46,26 @@ class Passage:
     text: str
 
 
-def _escape(text: str) -> str:
-    return text.replace("</passage>", "</ passage>")
+# What chat templates turn into control tokens when the text is tokenised: ChatML and
+# its kin (<|im_start|>, <|eot_id|>, <|endoftext|>), DeepSeek's full-width bars,
+# Llama 2's [INST] and <<SYS>>, Gemma's turns, and sentencepiece's <s>. Documents and
+# questions are data: any such string in them must reach the model as plain text.
+_CONTROL = re.compile(
+    r"<\|[^<>|\n]{0,64}\|>|<｜[^<>｜\n]{0,64}｜>|\[/?INST\]|<</?SYS>>"
+    r"|</?(?:s|unk|pad|bos|eos|start_of_turn|end_of_turn)>",
+    re.IGNORECASE,
+)
+# The passage fence, in any case or spacing: "</PASSAGE >" closes it as surely.
+_FENCE = re.compile(r"<(\s*/?\s*passage)", re.IGNORECASE)
+
+
+def inert(text: str) -> str:
+    """The text with every control-token look-alike and passage fence defused: their
+    '<' (or '[') becomes a look-alike the tokenizer does not join into a special token."""
+    text = _CONTROL.sub(
+        lambda m: "‹" + m.group()[1:] if m.group()[0] == "<" else "［" + m.group()[1:], text
+    )
+    return _FENCE.sub(r"‹\1", text)
 
 
 def _trim(text: str, budget: int, count: Callable[[str], int]) -> str:
@@ -84,11 +103,11 @@ def build_messages(
     blocks = []
     for p in passages:
         where = f' page="{p.hit.chunk.page}"' if p.hit.chunk.page is not None else ""
-        title = p.hit.chunk.title.replace('"', "'")
-        blocks.append(f'<passage n="{p.n}" title="{title}"{where}>\n{_escape(p.text)}\n</passage>')
+        title = inert(" ".join(p.hit.chunk.title.split()).replace('"', "'"))
+        blocks.append(f'<passage n="{p.n}" title="{title}"{where}>\n{inert(p.text)}\n</passage>')
     user = (
         "\n\n".join(blocks)
-        + f"\n\n{_QUESTION[language]}: {question.strip()}\n{_INSTRUCTION[language]}"
+        + f"\n\n{_QUESTION[language]}: {inert(question.strip())}\n{_INSTRUCTION[language]}"
     )
     return [
         ChatMessage(role="system", content=_SYSTEM[language]),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.models.protocols import ChatMessage
+from qa.models.special_tokens import SpecialTokenDefuser
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ class TransformersGenerator:
         self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         if not getattr(self._tokenizer, "chat_template", None):
             raise ValueError(f"generator at {folder} has no chat template")
+        self._defuser = SpecialTokenDefuser(
+            token.content
+            for token in self._tokenizer.added_tokens_decoder.values()
+            if token.special
+        )
         # float32 by default: measured here (Qwen2.5-0.5B, 2 cores, 1,217-token prompt)
         # bf16 took 19 s to read the prompt and decoded 0.5 tokens/s; fp32 4.6 s and 22/s.
         self._model = AutoModelForCausalLM.from_pretrained(
@@ -57,7 +63,7 @@ class TransformersGenerator:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         inputs: Any = self._tokenizer.apply_chat_template(
-            [{"role": m["role"], "content": m["content"]} for m in messages],
+            self._defuser.messages(messages),
             add_generation_prompt=True,
             return_tensors="pt",
             return_dict=True,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.models.protocols import ChatMessage
+from qa.models.special_tokens import SpecialTokenDefuser
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class LlamaCppGenerator:
         )
         if not self._llm.metadata.get("tokenizer.chat_template"):
             raise ValueError(f"generator {gguf} carries no chat template")
+        self._defuser = SpecialTokenDefuser(_control_tokens(self._llm))
         # One llama.cpp context holds one sequence: answers take turns.
         self._lock = threading.Lock()
 
@@ -54,7 +56,7 @@ class LlamaCppGenerator:
     ) -> Generator[str, None, None]:
         with self._lock:
             chunks = self._llm.create_chat_completion(
-                messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+                messages=self._defuser.messages(messages),
                 max_tokens=max_new_tokens,
                 temperature=0.0,
                 repeat_penalty=1.0,
@@ -73,3 +75,17 @@ class LlamaCppGenerator:
                 chunks.close()
                 if not finished:
                     log.info("generation stopped after %d pieces: its reader went away", pieces)
+
+
+def _control_tokens(llm: Any) -> list[str]:
+    """The model's control and user-defined tokens, as their text (llama.cpp parses
+    them in a rendered prompt just as Hugging Face tokenizers do)."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    kinds = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+    tokens = []
+    for token in range(llm.n_vocab()):
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & kinds:
+            tokens.append(llm.detokenize([token], special=True).decode("utf-8", "replace"))
+    return tokens
