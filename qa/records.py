@@ -80,6 +80,32 @@ class Document:
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
+    def to_record(self) -> dict[str, Any]:
+        """The document as JSON holds it: one shape for an export's lines, the SQLite
+        docstore's columns and Milvus's document rows."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "text": self.text,
+            "metadata": self.metadata,
+            "pages": [[p.start, p.end, p.label] for p in self.pages],
+            "sections": [[s.start, s.end, s.label] for s in self.sections],
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Document:
+        """The document `to_record` wrote; keys a store keeps beside it are ignored."""
+        return cls(
+            id=record["id"],
+            title=record["title"],
+            text=record["text"],
+            metadata=record["metadata"],
+            pages=[Span(*p) for p in record["pages"]],
+            sections=[Span(*s) for s in record["sections"]],
+            source=record["source"],
+        )
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -116,6 +142,23 @@ class StoredChunk:
     @property
     def chunk_id(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> StoredChunk:
+        """A stored chunk from a row keyed by these field names (each store maps its own
+        column names onto them)."""
+        return cls(
+            row_id=int(record["row_id"]),
+            document_id=record["document_id"],
+            ordinal=int(record["ordinal"]),
+            start=int(record["start"]),
+            end=int(record["end"]),
+            page=record.get("page"),
+            section=record.get("section"),
+            text=record["text"],
+            title=record["title"],
+            metadata=dict(record.get("metadata") or {}),
+        )
 
     def chunk(self) -> Chunk:
         """The chunk this was stored from (for moving it to another store)."""

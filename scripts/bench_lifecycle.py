@@ -44,8 +44,8 @@ from qa.models.protocols import Embedder
 from qa.rebuild import rebuild
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.dense import DensePolicy, FaissIndex
-from qa.store.sparse import SparseIndex
+from qa.store.faiss.dense import DensePolicy, FaissIndex
+from qa.store.faiss.sparse import SparseIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 K = 10

@@ -8,7 +8,7 @@ Gaussian noise: --topics topic centres, each with --subtopics sub-centres around
 each vector a sub-centre plus noise, all unit length, so that near neighbours are a
 structured minority as with real embeddings (cosine to the nearest neighbour about
 0.8-0.9, to a random vector about 0). Queries come from the same distribution and
-are not in the index. The index is the project's own `qa.store.dense.FaissIndex`
+are not in the index. The index is the project's own `qa.store.faiss.dense.FaissIndex`
 (IndexIDMap2 over IndexFlatIP or IndexHNSWFlat, M / efConstruction from the
 settings or flags, one FAISS thread as in production), filled in batches of 50,000.
 
@@ -130,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from qa.settings import Settings
-    from qa.store.dense import DensePolicy, FaissIndex
+    from qa.store.faiss.dense import DensePolicy, FaissIndex
 
     policy = DensePolicy.from_settings(Settings())
     if args.hnsw_m:

@@ -31,7 +31,7 @@ from qa.errors import QAError
 from qa.rebuild import rebuild
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import CollectionStore
+from qa.store.faiss.store import FaissStore
 
 OK, REBUILD_FAILED, VERIFY_FAILED, NOTHING_TO_REBUILD = 0, 1, 3, 4
 log = logging.getLogger("rebuild_index")
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     overrides = {"index_dir": args.index_dir, "dense_index": args.dense}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    store = CollectionStore(settings.index_dir, settings)
+    store = FaissStore(settings.index_dir, settings)
     names = args.collection or store.names()
     missing = [name for name in names if not store.exists(name)]
     if not names or missing:

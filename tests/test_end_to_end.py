@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.settings import Settings
-from qa.store.collection import CollectionStore
+from qa.store.faiss.store import FaissStore
 from tests.conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def check_answer(answer: dict[str, Any], index_dir: Path, collection: str = "def
     """Contract shape, and every citation names a stored chunk and quotes it verbatim."""
     assert {"answer", "found", "citations"} <= set(answer)
     assert answer["found"] == bool(answer["citations"])
-    store = CollectionStore(index_dir).open(collection)
+    store = FaissStore(index_dir).open(collection)
     for c in answer["citations"]:
         assert set(c) >= CONTRACT_CITATION
         document, ordinal = c["chunk_id"].rsplit("#", 1)
@@ -233,7 +233,7 @@ def test_chinese_and_english_questions_over_the_mixed_corpus(corpus_index: Path)
     from qa.retrieval.search import Retriever
     from qa.runtime import Runtime
 
-    assert CollectionStore(corpus_index).manifest("default").embedder["name"] == "e5-multilingual"
+    assert FaissStore(corpus_index).manifest("default").embedder["name"] == "e5-multilingual"
     retriever = Retriever(Runtime(Settings(index_dir=corpus_index)))
     chinese = retriever.search(SearchRequest("每证最多可以同时借阅多少册图书？", k=3))
     assert chinese[0].chunk.document_id == "library/借阅规定.txt"
@@ -257,7 +257,7 @@ def test_chinese_question_over_a_chinese_collection(tmp_path: Path) -> None:
     done = run_qa("ingest", str(CORPUS / "library"), "--collection", "zh",
                   "--index-dir", str(tmp_path), "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert CollectionStore(tmp_path).manifest("zh").embedder["name"] == "e5-multilingual"
+    assert FaissStore(tmp_path).manifest("zh").embedder["name"] == "e5-multilingual"
     done = run_qa("search", "逾期未还的图书怎么收费？", "--collection", "zh",
                   "--index-dir", str(tmp_path), "-k", "3", "--json", "--explain")  # fmt: skip
     results = json.loads(done.stdout)

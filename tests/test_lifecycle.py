@@ -32,7 +32,7 @@ from qa.records import SearchRequest
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.backend import open_store
-from qa.store.collection import CURRENT
+from qa.store.faiss.generations import CURRENT
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

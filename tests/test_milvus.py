@@ -27,8 +27,9 @@ from qa.retrieval.search import Retriever
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.backend import Store, open_store
-from qa.store.collection import CollectionStore
-from qa.store.milvus import filter_expression, lexical_text, literal
+from qa.store.faiss.store import FaissStore
+from qa.store.milvus.filters import filter_expression, literal
+from qa.store.milvus.rows import lexical_text
 from tests.conftest import HashingEmbedder, free_port, milvus_ready
 
 RECORDS: list[dict[str, object]] = [
@@ -260,7 +261,7 @@ QUERIES = ["rent bond", "adult tablet dose", "library book loan", "flood", "item
 
 def test_bm25_in_milvus_ranks_as_our_bm25(server_settings: MakeSettings, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", _corpus(40))
-    faiss_store = CollectionStore(tmp_path / "faiss", Settings(index_dir=tmp_path / "faiss"))
+    faiss_store = FaissStore(tmp_path / "faiss", Settings(index_dir=tmp_path / "faiss"))
     milvus_store = open_store(server_settings())
     for store in (faiss_store, milvus_store):
         ingestor(store).run([data], "c", progress=False)
@@ -311,7 +312,7 @@ def test_export_from_faiss_import_into_milvus_keeps_the_top_10(
 
     data = write_jsonl(tmp_path / "d.jsonl", _corpus(60))
     faiss_settings = Settings(index_dir=tmp_path / "faiss")
-    faiss_store = CollectionStore(faiss_settings.index_dir, faiss_settings)
+    faiss_store = FaissStore(faiss_settings.index_dir, faiss_settings)
     ingestor(faiss_store).run([data], "c", progress=False)
     milvus = server_settings()
     env = {
@@ -357,7 +358,7 @@ def test_export_from_faiss_import_into_milvus_keeps_the_top_10(
         env={"QA_VECTOR_BACKEND": "faiss"},
     )
     assert result.exit_code == 0, result.output
-    again = CollectionStore(faiss_again.index_dir, faiss_again)
+    again = FaissStore(faiss_again.index_dir, faiss_again)
     for query in QUERIES:
         assert_same_top(faiss_store, again, query)
 

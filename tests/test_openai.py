@@ -23,7 +23,6 @@ import openai
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from qa.store.collection import CollectionStore
 
 from qa.api.app import create_app
 from qa.errors import RequestTimeoutError
@@ -32,6 +31,7 @@ from qa.ingest.pipeline import Ingestor
 from qa.records import Answer, Citation
 from qa.retrieval.context import QueryContext
 from qa.settings import Settings
+from qa.store.faiss.store import FaissStore
 from tests.conftest import CORPUS, ROOT, HashingEmbedder, qa_serve
 
 QUOTE = "A landlord must not require a bond of more than 4 weeks' rent."
@@ -117,7 +117,7 @@ class ThreadServer:
 def build_collection(index_dir: Path, name: str, records: list[dict[str, Any]]) -> None:
     data = index_dir.parent / f"{name}.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records))
-    store = CollectionStore(index_dir)
+    store = FaissStore(index_dir)
     Ingestor(store, HashingEmbedder(), ChunkerConfig(64, 8), max_file_bytes=10**6).run(
         [data], name, progress=False
     )

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from qa.store.collection import CollectionStore
 
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
@@ -17,6 +16,7 @@ from qa.records import SearchHit, SearchRequest, StoredChunk
 from qa.retrieval.search import Retriever, rerank
 from qa.runtime import Runtime
 from qa.settings import Settings
+from qa.store.faiss.store import FaissStore
 from tests.conftest import HashingEmbedder
 
 WORDS = "the bond rent is four weeks tablets every six hours library loans thirty days".split()
@@ -79,7 +79,7 @@ def test_retriever_reranks_a_deeper_candidate_list(
     records = [{"id": f"r{i}", "text": " ".join(WORDS[i : i + 4])} for i in range(8)]
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    store = CollectionStore(tmp_path / "idx")
+    store = FaissStore(tmp_path / "idx")
     embedder = HashingEmbedder()
     Ingestor(store, embedder, ChunkerConfig(64, 8), max_file_bytes=10**6).run(
         [data], "c", progress=False

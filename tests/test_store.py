@@ -16,8 +16,8 @@ from qa.rebuild import rebuild
 from qa.records import Document, SearchHit, SearchRequest, StoredChunk, check_name
 from qa.runtime import Runtime
 from qa.settings import Settings
-from qa.store.collection import CollectionStore
-from qa.store.dense import DensePolicy, FaissIndex
+from qa.store.faiss.dense import DensePolicy, FaissIndex
+from qa.store.faiss.store import FaissStore
 from qa.store.fusion import blend, deduplicate, fuse
 from tests.conftest import HashingEmbedder
 
@@ -37,18 +37,18 @@ RECORDS: list[dict[str, object]] = [
 ]  # fmt: skip
 
 
-def ingestor(store: CollectionStore, embedder: HashingEmbedder | None = None) -> Ingestor:
+def ingestor(store: FaissStore, embedder: HashingEmbedder | None = None) -> Ingestor:
     return Ingestor(
         store, embedder or HashingEmbedder(), ChunkerConfig(64, 8), max_file_bytes=1_000_000
     )
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> CollectionStore:
-    return CollectionStore(tmp_path / "idx")
+def store(tmp_path: Path) -> FaissStore:
+    return FaissStore(tmp_path / "idx")
 
 
-def test_ingest_then_reingest_is_a_no_op(store: CollectionStore, tmp_path: Path) -> None:
+def test_ingest_then_reingest_is_a_no_op(store: FaissStore, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
     first = ingestor(store).run([data], "c", progress=False)
     assert sorted(first.added) == ["bond", "dose", "loan"]
@@ -59,7 +59,7 @@ def test_ingest_then_reingest_is_a_no_op(store: CollectionStore, tmp_path: Path)
     assert store.manifest("c").generation == generation, "no change must publish nothing"
 
 
-def test_changed_record_replaces_only_its_chunks(store: CollectionStore, tmp_path: Path) -> None:
+def test_changed_record_replaces_only_its_chunks(store: FaissStore, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
     ingestor(store).run([data], "c", progress=False)
     before = {h.chunk.document_id: h.chunk.row_id for h in _all_hits(store)}
@@ -73,15 +73,13 @@ def test_changed_record_replaces_only_its_chunks(store: CollectionStore, tmp_pat
     assert store.verify("c") == []
 
 
-def _all_hits(store: CollectionStore) -> list:  # type: ignore[type-arg]
+def _all_hits(store: FaissStore) -> list:  # type: ignore[type-arg]
     collection = store.open("c")
     vector = HashingEmbedder().embed_queries(["rent tablets 图书"])[0]
     return collection.search(SearchRequest("rent tablets 图书", k=50), vector)
 
 
-def test_sync_removes_documents_whose_files_are_gone(
-    store: CollectionStore, tmp_path: Path
-) -> None:
+def test_sync_removes_documents_whose_files_are_gone(store: FaissStore, tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.txt").write_text("Alpha document about bonds.")
@@ -93,9 +91,7 @@ def test_sync_removes_documents_whose_files_are_gone(
     assert {h.chunk.document_id for h in _all_hits(store)} == {"a.txt"}
 
 
-def test_bad_files_are_reported_and_the_rest_ingested(
-    store: CollectionStore, tmp_path: Path
-) -> None:
+def test_bad_files_are_reported_and_the_rest_ingested(store: FaissStore, tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "good.md").write_text("# Title\n\nSome real content here.")
@@ -112,7 +108,7 @@ def test_bad_files_are_reported_and_the_rest_ingested(
     assert sorted(report.failed) == ["binary.txt", "broken.pdf", "empty.txt"]
 
 
-def test_filters_restrict_results_before_the_cut(store: CollectionStore, tmp_path: Path) -> None:
+def test_filters_restrict_results_before_the_cut(store: FaissStore, tmp_path: Path) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     collection = store.open("c")
     vector = HashingEmbedder().embed_queries(["bond rent"])[0]
@@ -133,7 +129,7 @@ def test_filters_restrict_results_before_the_cut(store: CollectionStore, tmp_pat
 
 
 def test_opening_with_another_embedder_fails_naming_rebuild(
-    store: CollectionStore, tmp_path: Path
+    store: FaissStore, tmp_path: Path
 ) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
     ingestor(store).run([data], "c", progress=False)
@@ -147,9 +143,7 @@ def test_opening_with_another_embedder_fails_naming_rebuild(
         manifest.check_embedder(other.info)
 
 
-def test_failed_write_leaves_last_generation_serving(
-    store: CollectionStore, tmp_path: Path
-) -> None:
+def test_failed_write_leaves_last_generation_serving(store: FaissStore, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", RECORDS)
     ingestor(store).run([data], "c", progress=False)
     live = store.current_folder("c")
@@ -163,7 +157,7 @@ def test_failed_write_leaves_last_generation_serving(
     assert {h.chunk.document_id for h in _all_hits(store)} == {"bond", "dose", "loan"}
 
 
-def test_verify_detects_a_tampered_file(store: CollectionStore, tmp_path: Path) -> None:
+def test_verify_detects_a_tampered_file(store: FaissStore, tmp_path: Path) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     assert store.verify("c") == []
     dense = store.current_folder("c") / "dense.faiss"
@@ -172,7 +166,7 @@ def test_verify_detects_a_tampered_file(store: CollectionStore, tmp_path: Path) 
     assert problems == ["dense.faiss does not match its checksum in the manifest"]
 
 
-def test_unknown_collection_and_bad_names(store: CollectionStore) -> None:
+def test_unknown_collection_and_bad_names(store: FaissStore) -> None:
     with pytest.raises(CollectionNotFoundError, match="qa ingest"):
         store.open("missing")
     for bad in ("../etc", "a/b", "", ".hidden", "x" * 65):
@@ -197,7 +191,7 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
     }
 
 
-def test_chinese_bm25_finds_the_passage(store: CollectionStore, tmp_path: Path) -> None:
+def test_chinese_bm25_finds_the_passage(store: FaissStore, tmp_path: Path) -> None:
     """A whitespace tokenizer scores all Chinese 0; character n-grams must not."""
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     collection = store.open("c")
@@ -224,7 +218,7 @@ def test_deduplicate_drops_overlapping_and_repeated_passages() -> None:
     assert [h.chunk.row_id for h in deduplicate(hits, 2)] == [1, 4]
 
 
-def test_search_modes_use_one_retriever_each(store: CollectionStore, tmp_path: Path) -> None:
+def test_search_modes_use_one_retriever_each(store: FaissStore, tmp_path: Path) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     collection = store.open("c")
     vector = HashingEmbedder().embed_queries(["bond rent"])[0]
@@ -239,7 +233,7 @@ def test_search_modes_use_one_retriever_each(store: CollectionStore, tmp_path: P
 
 
 def test_rebuild_reembeds_with_another_embedder_and_keeps_documents(
-    store: CollectionStore, tmp_path: Path
+    store: FaissStore, tmp_path: Path
 ) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     settings = Settings(index_dir=store.index_dir)
@@ -256,9 +250,7 @@ def test_rebuild_reembeds_with_another_embedder_and_keeps_documents(
     assert runtime.store.verify("c") == []
 
 
-def test_auto_embedder_is_multilingual_only_for_cjk_text(
-    store: CollectionStore, tmp_path: Path
-) -> None:
+def test_auto_embedder_is_multilingual_only_for_cjk_text(store: FaissStore, tmp_path: Path) -> None:
     runtime = Runtime(Settings(index_dir=store.index_dir, embedder="auto"))
     english = [Document(id="a", text="Plain English text.")]
     mixed = [*english, Document(id="b", text="每证最多可同时借阅图书10册。")]
@@ -279,9 +271,9 @@ def test_score_blend_by_hand() -> None:
     assert [row for row, _, _ in blend(dense, sparse, k=2, alpha=0.8)] == [1, 2]
 
 
-def _store(tmp_path: Path, **settings: object) -> CollectionStore:
+def _store(tmp_path: Path, **settings: object) -> FaissStore:
     index_dir = tmp_path / "idx"
-    return CollectionStore(index_dir, Settings(index_dir=index_dir, **settings))  # type: ignore[arg-type]
+    return FaissStore(index_dir, Settings(index_dir=index_dir, **settings))  # type: ignore[arg-type]
 
 
 def _documents(n: int) -> list[Document]:
@@ -378,7 +370,7 @@ def test_filtered_hnsw_search_matches_exact_search(tmp_path: Path) -> None:
     assert [s for _, s in through_graph] == pytest.approx([s for _, s in exact.search(vector, 3)])
 
 
-def test_readers_map_the_index_read_only(store: CollectionStore, tmp_path: Path) -> None:
+def test_readers_map_the_index_read_only(store: FaissStore, tmp_path: Path) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     dense = store.open("c").dense
     with pytest.raises(RuntimeError, match="read-only"):
@@ -396,7 +388,7 @@ def test_old_generations_are_collected_keeping_n(tmp_path: Path) -> None:
     assert store.current_folder("c").name == "g000004"
 
 
-def test_rebuild_can_switch_the_dense_index_type(store: CollectionStore, tmp_path: Path) -> None:
+def test_rebuild_can_switch_the_dense_index_type(store: FaissStore, tmp_path: Path) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     assert store.manifest("c").dense["kind"] == "flat"
     settings = Settings(index_dir=store.index_dir, dense_index="hnsw")
@@ -407,9 +399,7 @@ def test_rebuild_can_switch_the_dense_index_type(store: CollectionStore, tmp_pat
     assert runtime.store.verify("c") == []
 
 
-def test_cli_verify_exits_non_zero_saying_what_is_wrong(
-    store: CollectionStore, tmp_path: Path
-) -> None:
+def test_cli_verify_exits_non_zero_saying_what_is_wrong(store: FaissStore, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from qa.cli import app
@@ -424,7 +414,7 @@ def test_cli_verify_exits_non_zero_saying_what_is_wrong(
     assert "problem: sparse/row_ids.npy does not match its checksum" in result.stderr
 
 
-def test_stats_tell_a_running_write_from_debris(store: CollectionStore, tmp_path: Path) -> None:
+def test_stats_tell_a_running_write_from_debris(store: FaissStore, tmp_path: Path) -> None:
     ingestor(store).run([write_jsonl(tmp_path / "d.jsonl", RECORDS)], "c", progress=False)
     idle = store.stats("c")
     assert (idle["documents"], idle["chunks"], idle["generations"]) == (3, 3, ["g000001"])
@@ -436,7 +426,7 @@ def test_stats_tell_a_running_write_from_debris(store: CollectionStore, tmp_path
 
 
 def test_embedder_is_loaded_only_when_a_document_needs_embedding(
-    store: CollectionStore, tmp_path: Path
+    store: FaissStore, tmp_path: Path
 ) -> None:
     chosen: list[int] = []
 
@@ -468,7 +458,7 @@ def test_embedder_is_loaded_only_when_a_document_needs_embedding(
 
 
 def test_a_late_chosen_embedder_must_match_the_recorded_one(
-    store: CollectionStore, tmp_path: Path
+    store: FaissStore, tmp_path: Path
 ) -> None:
     docs = _documents(3)
     ingestor(store).run_documents(docs, "c", IngestReport("c"), progress=False)
@@ -487,7 +477,7 @@ def test_a_late_chosen_embedder_must_match_the_recorded_one(
 
 
 def test_runtime_refuses_another_embedder_even_when_nothing_changed(
-    store: CollectionStore, tmp_path: Path
+    store: FaissStore, tmp_path: Path
 ) -> None:
     runtime = Runtime(Settings(index_dir=store.index_dir))
     runtime.add_embedder(HashingEmbedder())

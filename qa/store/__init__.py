@@ -1,1 +1,3 @@
-"""A collection on disk: docstore, dense index and manifest, changed atomically."""
+"""Collections: the seam every caller goes through (`backend`), two backends behind it
+(`faiss`, `milvus`, packages of the same shape), and what both share (`fusion`,
+`manifest`, `transfer`)."""

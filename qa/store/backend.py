@@ -1,10 +1,11 @@
 """What the retriever, the ingest pipeline and the API need of a collection store, and
 the factory that picks the backend from settings.
 
-Two backends sit behind these Protocols: `faiss` (qa.store.collection: generations of
+Two backends sit behind these Protocols: `faiss` (qa.store.faiss: generations of
 files under the index dir, one machine, the embedded default) and `milvus`
 (qa.store.milvus: one Milvus shared by any number of stateless replicas). Nothing
-but `vector_backend` and `milvus_uri` chooses between them.
+but `vector_backend` and `milvus_uri` chooses between them, and the factory imports
+only the chosen one (FAISS users never import pymilvus).
 """
 
 from __future__ import annotations
@@ -101,9 +102,9 @@ class Store(Protocol):
 def open_store(settings: Settings) -> Store:
     """The collection store the settings name: FAISS files under `index_dir`, or Milvus."""
     if settings.vector_backend == "milvus":
-        from qa.store.milvus import MilvusStore
+        from qa.store.milvus.store import MilvusStore
 
         return MilvusStore(settings)
-    from qa.store.collection import CollectionStore
+    from qa.store.faiss.store import FaissStore
 
-    return CollectionStore(settings.index_dir, settings)
+    return FaissStore(settings.index_dir, settings)

@@ -19,7 +19,7 @@ import numpy as np
 
 from qa.errors import InvalidInputError
 from qa.models.protocols import EmbedderInfo
-from qa.records import Chunk, Document, Span
+from qa.records import Chunk, Document
 from qa.store.backend import Store
 
 FORMAT = 1
@@ -38,7 +38,7 @@ def export_collection(store: Store, name: str, out: Path) -> dict[str, Any]:
         (out / "chunks.jsonl").open("w") as chunk_file,
     ):
         for doc, stored, vectors in collection.export():
-            doc_file.write(json.dumps(_document_record(doc), ensure_ascii=False) + "\n")
+            doc_file.write(json.dumps(doc.to_record(), ensure_ascii=False) + "\n")
             for chunk in stored:
                 record = asdict(chunk.chunk())
                 chunk_file.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -85,7 +85,7 @@ def import_collection(store: Store, folder: Path, name: str) -> dict[str, Any]:
         (folder / "documents.jsonl").open() as doc_file,
     ):
         for text in doc_file:
-            doc = _document(json.loads(text))
+            doc = Document.from_record(json.loads(text))
             pairs = by_document.get(doc.id, [])
             if not pairs:
                 continue
@@ -94,27 +94,3 @@ def import_collection(store: Store, folder: Path, name: str) -> dict[str, Any]:
             documents += 1
             chunks += len(pairs)
     return {"collection": name, "documents": documents, "chunks": chunks, "from": os.fspath(folder)}
-
-
-def _document_record(doc: Document) -> dict[str, Any]:
-    return {
-        "id": doc.id,
-        "title": doc.title,
-        "text": doc.text,
-        "metadata": doc.metadata,
-        "pages": [[p.start, p.end, p.label] for p in doc.pages],
-        "sections": [[s.start, s.end, s.label] for s in doc.sections],
-        "source": doc.source,
-    }
-
-
-def _document(record: dict[str, Any]) -> Document:
-    return Document(
-        id=record["id"],
-        title=record["title"],
-        text=record["text"],
-        metadata=record["metadata"],
-        pages=[Span(*p) for p in record["pages"]],
-        sections=[Span(*s) for s in record["sections"]],
-        source=record["source"],
-    )

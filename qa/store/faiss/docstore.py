@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import InvalidInputError
-from qa.records import Chunk, Document, FilterValue, Span, StoredChunk
+from qa.records import Chunk, Document, FilterValue, StoredChunk
+
+DOCSTORE_FILE = "docstore.sqlite"
+_DOCUMENT_COLUMNS = ("id", "title", "text", "metadata", "pages", "sections", "source")
+"""A document's record (`Document.to_record`), one column per key."""
+_JSON_COLUMNS = ("metadata", "pages", "sections")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -79,19 +84,15 @@ class DocStore:
         return rows
 
     def add_document(self, doc: Document, chunks: Sequence[Chunk], first_row_id: int) -> list[int]:
+        record = doc.to_record()
+        values = [
+            json.dumps(record[c], ensure_ascii=False) if c in _JSON_COLUMNS else record[c]
+            for c in _DOCUMENT_COLUMNS
+        ]
         self._db.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                doc.id,
-                doc.title,
-                doc.text,
-                json.dumps(doc.metadata, ensure_ascii=False),
-                json.dumps([[p.start, p.end, p.label] for p in doc.pages]),
-                json.dumps([[s.start, s.end, s.label] for s in doc.sections], ensure_ascii=False),
-                doc.source,
-                doc.content_hash,
-                datetime.now(UTC).isoformat(timespec="seconds"),
-            ),
+            f"INSERT INTO documents ({', '.join(_DOCUMENT_COLUMNS)}, content_hash, ingested_at) "
+            f"VALUES ({', '.join('?' * (len(_DOCUMENT_COLUMNS) + 2))})",
+            [*values, doc.content_hash, datetime.now(UTC).isoformat(timespec="seconds")],
         )
         row_ids = list(range(first_row_id, first_row_id + len(chunks)))
         self._db.executemany(
@@ -134,18 +135,12 @@ class DocStore:
         return None if row is None else str(row[0])
 
     def documents(self) -> Iterator[Document]:
-        for row in self._db.execute(
-            "SELECT id, title, text, metadata, pages, sections, source FROM documents ORDER BY id"
-        ):
-            yield Document(
-                id=row[0],
-                title=row[1],
-                text=row[2],
-                metadata=json.loads(row[3]),
-                pages=[Span(*p) for p in json.loads(row[4])],
-                sections=[Span(*s) for s in json.loads(row[5])],
-                source=row[6],
-            )
+        rows = self._db.execute(f"SELECT {', '.join(_DOCUMENT_COLUMNS)} FROM documents ORDER BY id")
+        for row in rows:
+            record = dict(zip(_DOCUMENT_COLUMNS, row, strict=True))
+            for column in _JSON_COLUMNS:
+                record[column] = json.loads(record[column])
+            yield Document.from_record(record)
 
     def chunks_by_row_ids(self, row_ids: Iterable[int]) -> dict[int, StoredChunk]:
         ids = list(row_ids)
@@ -158,21 +153,10 @@ class DocStore:
             f"WHERE c.id IN ({marks})",
             ids,
         )
-        return {
-            row[0]: StoredChunk(
-                row_id=row[0],
-                document_id=row[1],
-                ordinal=row[2],
-                start=row[3],
-                end=row[4],
-                page=row[5],
-                section=row[6],
-                text=row[7],
-                title=row[8],
-                metadata=json.loads(row[9]),
-            )
-            for row in rows
-        }
+        # The columns in StoredChunk's field order, not through `StoredChunk.from_record`:
+        # every search fetches its fused candidates here, and a record dict per row cost
+        # a tenth of a search's time (80 us for 50 rows).
+        return {row[0]: StoredChunk(*row[:9], metadata=json.loads(row[9])) for row in rows}
 
     def lexical_rows(self) -> Iterator[tuple[int, str]]:
         rows = self._db.execute(
