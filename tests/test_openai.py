@@ -205,12 +205,18 @@ def test_not_found_completion_is_the_refusal_without_sources(fast: Fast) -> None
     assert (completion.model_extra or {})["citations"] == []
 
 
-def test_stream_sends_the_draft_then_the_sources_then_stop(fast: Fast) -> None:
+def reasoning(chunk: Any) -> str:
+    return (chunk.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
+
+
+def test_stream_sends_the_draft_as_reasoning_then_the_verified_answer(fast: Fast) -> None:
+    """The draft is unverified: a client keeps `content` as the assistant's turn, so only
+    the grounded answer and its sources go there."""
     chunks = list(ask(fast.client(), "What is the maximum bond?", stream=True))
     assert chunks[0].choices[0].delta.role == "assistant"
+    assert [reasoning(c) for c in chunks[1:4]] == DRAFT
     contents = [c.choices[0].delta.content or "" for c in chunks]
-    assert contents[1:4] == DRAFT
-    assert "".join(contents) == "".join(DRAFT) + f"\n\n{SOURCES}"
+    assert "".join(contents) == f"{GROUNDED}\n\n{SOURCES}"
     assert len({c.id for c in chunks}) == 1 and chunks[0].id.startswith("chatcmpl-")
     assert all(c.object == "chat.completion.chunk" and c.model == "docs" for c in chunks)
     assert [c.choices[0].finish_reason for c in chunks].count("stop") == 1
@@ -243,10 +249,11 @@ def test_stream_ends_with_done_and_reports_usage_when_asked(fast: Fast) -> None:
     assert usage["choices"] == [] and usage["usage"]["total_tokens"] == 0
 
 
-def test_stream_of_an_unsupported_draft_ends_with_the_refusal(fast: Fast) -> None:
+def test_stream_of_an_unsupported_draft_leaves_only_the_refusal(fast: Fast) -> None:
     chunks = list(ask(fast.client(), "Is the bond unsupported?", stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
-    assert text == f"The bond is 9 weeks.\n\n{REFUSAL}"
+    assert text == REFUSAL and "9 weeks" not in text
+    assert "".join(reasoning(c) for c in chunks) == "The bond is 9 weeks."
     assert (chunks[-1].model_extra or {})["found"] is False
 
 
@@ -266,7 +273,7 @@ def test_an_error_mid_stream_is_an_error_chunk(fast: Fast, question: str, messag
     received: list[str] = []
     with pytest.raises(openai.APIError) as raised:
         for chunk in ask(fast.client(), question, stream=True):
-            received.append(chunk.choices[0].delta.content or "")
+            received.append(reasoning(chunk))
     assert message in raised.value.message
     assert "Partly " in received
     # The admission was released: the next question is answered, not refused with 503.
@@ -453,8 +460,9 @@ def test_real_stream_yields_deltas_and_ends(real: Real) -> None:
             model="default", messages=[{"role": "user", "content": question}], stream=True
         )
     )
+    drafts = [reasoning(c) for c in chunks if reasoning(c)]
     deltas = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
-    assert len(deltas) >= 3
+    assert len(drafts) >= 3 and len(deltas) == 1
     assert chunks[-1].choices[0].finish_reason == "stop"
     extra = chunks[-1].model_extra or {}
     assert isinstance(extra["found"], bool) and isinstance(extra["citations"], list)

@@ -54,14 +54,3 @@ def sources_text(citations: list[Citation]) -> str:
 def message_text(answer: Answer) -> str:
     sources = sources_text(answer.citations)
     return f"{answer.answer}\n\n{sources}" if sources else answer.answer
-
-
-def closing_text(answer: Answer, drafted: bool) -> str:
-    """What follows the streamed draft. Found: its sources. Not found: the refusal, so
-    that a draft the documents did not support is not left standing as the answer."""
-    if not answer.found:
-        return f"\n\n{answer.answer}" if drafted else answer.answer
-    sources = sources_text(answer.citations)
-    if not drafted:
-        return message_text(answer)
-    return f"\n\n{sources}" if sources else ""

@@ -46,9 +46,10 @@ router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
     summary="OpenAI-compatible chat completion: the last user message asked of a collection.",
     description="`model` names the collection. The reply's content is the grounded answer "
     "followed by its numbered sources; `citations` and `found` are added at the top level. "
-    "With `stream: true`, chunks carry the generated text as it comes, then the sources; "
-    "the last chunk also holds `answer` (the grounded text, which can differ from the "
-    "draft: unsupported sentences dropped, [n] markers added), `citations` and `found`. "
+    "With `stream: true`, chunks carry the unverified draft as `reasoning_content` while it "
+    "is generated, then the grounded answer and its sources as `content` (so a client's "
+    "history holds only verified text); the last chunk also holds `answer` (the grounded "
+    "text), `citations` and `found`. "
     "`usage` is always zeros: tokens are not counted.",
     response_model=ChatCompletionOut,
     responses={200: {"content": {"text/event-stream": {}}}},

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from qa.api.answering import AnswerStream
-from qa.api.openai.chat import closing_text
+from qa.api.openai.chat import message_text
 from qa.api.openai.errors import error_object
 from qa.api.openai.schemas import UsageOut
 from qa.errors import QAError
@@ -39,8 +39,14 @@ async def completion_events(
     include_usage: bool,
     route: str,
 ) -> AsyncIterator[str]:
-    """The generated text as it comes, then the closing text (sources or refusal), then
-    a last chunk that also holds the grounded `answer`, `found` and `citations`."""
+    """The generated draft as it comes, as `reasoning_content`; then the grounded answer
+    with its sources (or the refusal) as `content`; then a last chunk that also holds the
+    grounded `answer`, `found` and `citations`.
+
+    The draft is unverified: sentences no passage supports are still in it. Chat clients
+    keep the concatenated `content` as the assistant's turn and send it back as history,
+    so only verified text may go there; clients that show reasoning (vLLM's and
+    DeepSeek's field) still see the answer forming while it is generated."""
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
@@ -57,15 +63,11 @@ async def completion_events(
 
     yield chunk({"role": "assistant", "content": ""})
     try:
-        drafted = False
         async for item in stream:
             if isinstance(item, str):
-                drafted = True
-                yield chunk({"content": item})
+                yield chunk({"reasoning_content": item})
                 continue
-            closing = closing_text(item, drafted)
-            if closing:
-                yield chunk({"content": closing})
+            yield chunk({"content": message_text(item)})
             as_dict = item.to_dict()
             yield chunk(
                 {},
