@@ -34,7 +34,6 @@ from qa.api.schemas import CitationOut
 from qa.api.security import authorize, visible
 from qa.api.state import AppState
 from qa.errors import InvalidInputError
-from qa.retrieval.context import validate_query
 
 ROUTE = "/v1/chat/completions"
 
@@ -62,9 +61,6 @@ async def chat_completions(
     if body.n is not None and body.n != 1:
         raise InvalidInputError(f"n: only one choice per request is supported, not {body.n}")
     question = question_of(body.messages)
-    # As /v1/ask: bad input and an unknown collection are answered before queueing.
-    validate_query(question, state.settings.max_question_chars, "question")
-    state.has_documents(collection)
     stream = await AnswerStream.open(
         state, question, collection, k=None, filters=None, key=key, route=ROUTE
     )
