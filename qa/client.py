@@ -284,7 +284,7 @@ class Client:
         body = _ask_body(question, collection, k, filters, stream=True)
         with self._http.stream("POST", "/v1/ask", json=body, headers=self._headers) as response:
             _check(response)
-            for event, data in _sse_events(response.iter_lines()):
+            for event, data in _sse_events(_lines(response.iter_text())):
                 if event == "token":
                     yield str(data["text"])
                 elif event == "answer":
@@ -438,9 +438,22 @@ def _ask_body(
 
 
 def _document_path(collection: str, document_id: str) -> str:
-    """Document ids are relative paths (`tenancy/act.md`): the server's route takes the
-    rest of the URL as the id, so '/' stays and everything else is escaped."""
-    return f"/v1/collections/{_segment(collection)}/documents/{quote(document_id, safe='/')}"
+    """One segment, '/' escaped too: an id is free text, and a '..' left as a segment of
+    its own would be resolved away (`../../x` would name the collection `x`). The server
+    takes the decoded rest of the path as the id."""
+    return f"/v1/collections/{_segment(collection)}/documents/{_segment(document_id)}"
+
+
+def _lines(chunks: Iterable[str]) -> Iterator[str]:
+    """Lines ended by LF (a CR before it dropped), as the server writes them. httpx's
+    iter_lines also splits at U+2028, U+0085 and the like, which JSON leaves unescaped
+    inside strings: a passage holding one would cut a data line in two."""
+    pending = ""
+    for chunk in chunks:
+        *complete, pending = (pending + chunk).split("\n")
+        yield from (line.removesuffix("\r") for line in complete)
+    if pending:
+        yield pending.removesuffix("\r")
 
 
 def _sse_events(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 RECORDS_FILE = "records.jsonl"
 """The spool name of records posted as JSON: one of the formats `qa ingest` reads."""
 
+INTERNAL_ERROR = "internal error; the server log has the details"
+"""A job's error for a failure on the server's side, whose message may name file paths
+or database hosts: job errors are shown to whoever may read the collection."""
+
 
 class JobWorker:
     def __init__(self, runtime: Runtime, catalogue: Catalogue, *, poll_s: float = 1.0) -> None:
@@ -75,9 +79,9 @@ class JobWorker:
         try:
             created, requested = self.catalogue.collection_embedder(job.collection)
             exists = self.runtime.store.exists(job.collection)
-        except Exception as exc:
+        except Exception:
             shutil.rmtree(spool, ignore_errors=True)
-            self.catalogue.finish_job(job.id, "failed", [f"internal error: {exc}"], {})
+            self.catalogue.finish_job(job.id, "failed", [INTERNAL_ERROR], {})
             log.exception("job %s failed", job.id)
             return
         if not created and not exists:
@@ -109,11 +113,12 @@ class JobWorker:
                 on_progress=progress,
             )
         except QAError as exc:
-            self.catalogue.finish_job(job.id, "failed", [exc.detail], {})
+            error = exc.detail if exc.status < 500 else INTERNAL_ERROR
+            self.catalogue.finish_job(job.id, "failed", [error], {})
             log.warning("job %s failed: %s", job.id, exc.detail)
             return
-        except Exception as exc:
-            self.catalogue.finish_job(job.id, "failed", [f"internal error: {exc}"], {})
+        except Exception:
+            self.catalogue.finish_job(job.id, "failed", [INTERNAL_ERROR], {})
             log.exception("job %s failed", job.id)
             return
         finally:
@@ -129,7 +134,9 @@ class JobWorker:
         }
         ingested = report.added or report.updated or report.unchanged
         status: JobStatus = "done" if ingested or not report.errors else "failed"
-        self.catalogue.finish_job(job.id, status, report.errors, result)
+        # A library's message may name the spooled file by its full path.
+        errors = [e.replace(f"{spool}/", "") for e in report.errors]
+        self.catalogue.finish_job(job.id, status, errors, result)
         log.info(
             "job %s %s: %d added, %d updated, %d unchanged, %d error(s)",
             job.id,

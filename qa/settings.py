@@ -217,6 +217,15 @@ class Settings(BaseSettings):
         "whitespace tokenizer; on space-separated tokens both split alike).",
     )
 
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names, besides 127.0.0.1, localhost, [::1] and the address "
+        "served on, that requests to a service running open (no API key) may name, e.g. "
+        "a name of this machine in /etc/hosts. Any other Host is refused with 403: a web "
+        "page could otherwise point its own name at 127.0.0.1 (DNS rebinding) and read "
+        "everything. JSON in the environment: QA_ALLOWED_HOSTS='[\"qa.local\"]'.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -932,11 +932,13 @@ def test_audit_log_records_hashes_by_default(keyed: tuple[Service, Keys]) -> Non
     assert "Jane Roe" not in service.settings.audit_path.read_text()
     (upload,) = [e for e in entries if e["route"] == "/v1/collections/{collection}/documents"]
     assert upload["documents"] == ["a", "b"] and upload["collection"] == "docs"
-    # A refused request is not an access to the documents.
+    # A refused request is recorded, as a refusal: no documents, no question.
     client.post(
         "/v1/search", json={"query": query, "collection": "docs"}, headers=bearer(keys.other)
     )
-    assert len(read_audit(service.settings)) == len(entries)
+    *_, refused = read_audit(service.settings)
+    assert refused["status"] == 403 and refused["route"] == "/v1/search"
+    assert refused["documents"] == [] and "question_sha256" not in refused
 
 
 def test_audit_log_of_answers_and_question_text(

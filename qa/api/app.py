@@ -14,11 +14,14 @@ from fastapi.staticfiles import StaticFiles
 
 from qa import __version__
 from qa.api import openai, problems
+from qa.api.audit import AuditLog, AuditMiddleware
 from qa.api.deps import StateDep
+from qa.api.headers import SecurityHeaders
 from qa.api.limits import BodyLimit
+from qa.api.loopback import LoopbackGuard
 from qa.api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from qa.api.routes import ask, collections, documents, health, jobs, search
-from qa.api.security import KeyDep, authorize
+from qa.api.security import KeyDep, authorize, running_open
 from qa.api.state import AppState
 from qa.settings import Settings, get_settings
 
@@ -38,11 +41,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = AppState(settings, open_allowed=open_allowed)
         app.state.qa = state
-        if not state.catalogue.has_active_keys():
+        if running_open(state):
             log.warning(
-                "no API key is configured: /v1 is open to anyone who can reach %s "
-                "(create one with `qa keys create`)",
-                "this loopback address" if open_allowed else "this server",
+                "no API key is configured: /v1 is open to anyone who can reach this "
+                "loopback address (create one with `qa keys create`)"
+            )
+        elif not state.catalogue.has_active_keys():
+            log.warning(
+                "no active API key: /v1 refuses every request until one is created "
+                "(`qa keys create`)"
             )
         state.worker.start()
         if warm:
@@ -88,13 +95,24 @@ def create_app(
         authorize(key, None, "admin")
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
+    def current_state() -> AppState | None:
+        return getattr(app.state, "qa", None)
+
     def current_metrics() -> Metrics | None:
-        state = getattr(app.state, "qa", None)
+        state = current_state()
         return state.metrics if state is not None else None
 
+    def current_audit() -> AuditLog | None:
+        state = current_state()
+        return state.audit if state is not None else None
+
+    # Innermost first. The guard's and the body limit's refusals are audited and
+    # counted too, and every response gets the security headers.
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
-    # Outermost, so that requests refused by the body limit are counted too.
+    app.add_middleware(LoopbackGuard, state=current_state, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(AuditMiddleware, audit=current_audit)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=current_metrics)
     return app

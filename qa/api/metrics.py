@@ -1,6 +1,7 @@
 """Prometheus metrics: one registry per app (tests start many), request counts and
 latencies by route template (never the raw path: ids would explode the series), the
-pipeline's own timings, the generation queue, and collection sizes read at scrape time."""
+pipeline's own timings, the generation queue, and collection sizes read at scrape time.
+Every label the client can influence takes a value from a bounded set."""
 
 from __future__ import annotations
 
@@ -98,11 +99,26 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+# h11 accepts any token as a method: a label taken from it as sent would let anyone
+# grow the registry (and every scrape) by one series per made-up method.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def route_template(scope: Scope) -> str:
-    """The matched route's path template ('/v1/jobs/{job_id}'), which routing leaves in
-    the scope; 'unmatched' for a 404."""
+    """The matched route's path template ('/v1/jobs/{job_id}', converters left out),
+    which routing leaves in the scope; 'unmatched' for a 404 or a request refused before
+    routing."""
     route = scope.get("route")
-    return str(getattr(route, "path", None) or "unmatched")
+    return str(getattr(route, "path_format", None) or "unmatched")
+
+
+def method_label(scope: Scope) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in _METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else "other"
 
 
 class MetricsMiddleware:
@@ -128,6 +144,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, tracking_send)
         finally:
             route = route_template(scope)
-            method = scope.get("method", "")
-            metrics.requests.labels(route, method, str(status)).inc()
+            method = method_label(scope)
+            metrics.requests.labels(route, method, status_label(status)).inc()
             metrics.latency.labels(route, method).observe(time.perf_counter() - started)

@@ -11,11 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa.errors import QAError
+from qa.errors import BusyError, QAError, RequestTimeoutError
 
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
+
+# The 5xx errors whose detail describes the load (the queue, the deadline), which the
+# client needs in order to come back later; every other 5xx detail stays in the log.
+_LOAD = (BusyError, RequestTimeoutError)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -34,9 +38,14 @@ def _where(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
-        if exc.status >= 500:
-            log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.detail)
-        return problem(exc.status, exc.title, exc.detail)
+        if exc.status < 500 or isinstance(exc, _LOAD):
+            return problem(exc.status, exc.title, exc.detail)
+        # A server-side failure's detail names index folders, model files, Milvus or
+        # database hosts: the log keeps it, the client learns only what kind it was.
+        log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.detail)
+        return problem(
+            exc.status, exc.title, f"{exc.title.lower()} on the server; see the server log"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FilterValue = str | int | float | bool | list[str | int | float | bool]
+# Filters become parameters of one SQL query: SQLite takes integers of 64 bits and, as
+# commonly built, 32,766 parameters at most; past either the store fails with a 500.
+_FilterScalar = str | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | float | bool
+FilterValue = _FilterScalar | Annotated[list[_FilterScalar], Field(max_length=1000)]
+Filters = Annotated[dict[str, FilterValue], Field(max_length=16)]
 
 
 class AskBody(BaseModel):
@@ -15,7 +19,7 @@ class AskBody(BaseModel):
     question: str = Field(min_length=1, description="The question, in English or Chinese.")
     collection: str = "default"
     k: int | None = Field(default=None, ge=1, le=100)
-    filters: dict[str, FilterValue] | None = None
+    filters: Filters | None = None
     stream: bool = False
 
 
@@ -25,7 +29,7 @@ class SearchBody(BaseModel):
     query: str = Field(min_length=1)
     collection: str = "default"
     k: int = Field(default=10, ge=1, le=100)
-    filters: dict[str, FilterValue] | None = None
+    filters: Filters | None = None
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
     explain: bool = Field(
         default=False, description="Add each result's dense and sparse rank and score."

@@ -1,7 +1,8 @@
 """API keys on every /v1 route: who is asking, and may they touch this collection.
 
-With no active key in the catalogue the service runs open (allowed on loopback only,
-which `qa serve` enforces); as soon as one key exists, every /v1 request needs one.
+Until the first key is created the service runs open (allowed on loopback only, which
+`qa serve` enforces); from then on every /v1 request needs one, also once every key has
+been revoked: revoking the last key locks the service rather than reopening it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from qa.api import audit
 from qa.api.deps import StateDep
+from qa.api.state import AppState
 from qa.catalogue import ApiKey, Role
 from qa.errors import ForbiddenError, UnauthorizedError
 
@@ -19,11 +22,11 @@ def current_key(request: Request, state: StateDep) -> ApiKey | None:
     """The caller's key, or None when the service runs open. Cached per request by
     FastAPI, so a route and its router may both ask for it.
 
-    A key that is sent is always checked, open or not: a revoked one gets 401 even
-    after the last active key is gone and the service has fallen back to open mode."""
+    A key that is sent is always checked, open or not: a revoked or made-up one gets
+    401 even on a service that has never had a key."""
     header = request.headers.get("authorization")
     if header is None:
-        if state.open_allowed and not state.catalogue.has_active_keys():
+        if running_open(state):
             return None
         raise UnauthorizedError("this route needs an API key: send 'Authorization: Bearer <key>'")
     scheme, _, token = header.partition(" ")
@@ -33,15 +36,24 @@ def current_key(request: Request, state: StateDep) -> ApiKey | None:
     if key is None:
         raise UnauthorizedError("the API key is unknown or has been revoked")
     request.state.key = key
+    audit.note_key(key)
     return key
 
 
 KeyDep = Annotated[ApiKey | None, Depends(current_key)]
 
 
+def running_open(state: AppState) -> bool:
+    """Whether /v1 answers without a key: allowed on loopback only, and only while no
+    key has ever been created. Blocking (the catalogue): call it off the event loop."""
+    return state.open_allowed and not state.catalogue.ever_had_keys()
+
+
 def authorize(key: ApiKey | None, collection: str | None, role: Role = "reader") -> None:
     """Raise 403 unless the key may act with `role` on `collection` (None: on the
     service as a whole, e.g. creating a collection). An open service allows all."""
+    if collection is not None:
+        audit.note_collection(collection)
     if key is None:
         return
     if not key.at_least(role):

@@ -107,6 +107,12 @@ class KeyTable(Tables):
             row = db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone()
             return row is not None
 
+    def ever_had_keys(self) -> bool:
+        """Revoked keys count: a service whose last key is revoked stays closed instead
+        of silently falling back to open mode."""
+        with self._db() as db:
+            return db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
+
     def authenticate(self, token: str) -> ApiKey | None:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != "qa":

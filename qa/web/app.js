@@ -66,9 +66,9 @@ function plural(n, word) {
 
 const count = (x) => (Array.isArray(x) ? x.length : Number(x) || 0);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A name or id as one URL path segment, '/' included: an id such as "../../x" left in
+ * segments would be resolved by the browser into another resource's URL. */
 const segment = (s) => encodeURIComponent(s);
-/** A document id in a URL: each path segment encoded, the '/' separators kept. */
-const idPath = (id) => String(id).split("/").map(encodeURIComponent).join("/");
 
 // ---------------------------------------------------------------- HTTP
 
@@ -682,7 +682,7 @@ async function deleteDocument(id, button) {
   if (!window.confirm(`Delete “${id}” from “${collection}”? It is removed from every index.`)) return;
   button.disabled = true;
   try {
-    await api(`/v1/collections/${segment(collection)}/documents/${idPath(id)}`, { method: "DELETE" });
+    await api(`/v1/collections/${segment(collection)}/documents/${segment(id)}`, { method: "DELETE" });
   } catch (err) {
     button.disabled = false;
     setStatus($("docs-status"), `Could not delete “${id}”: ${describeError(err)}`, "error");

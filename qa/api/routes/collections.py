@@ -66,5 +66,4 @@ async def delete_collection(collection: str, state: StateDep, key: KeyDep) -> Re
         with contextlib.suppress(CollectionNotFoundError):
             await anyio.to_thread.run_sync(state.runtime.remove_collection, collection)
     state.catalogue.remove_collection(collection)
-    state.audit.record(key=key, route="/v1/collections/{collection}", collection=collection)
     return Response(status_code=204)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path, PurePath
 from typing import Annotated
 
@@ -31,6 +32,11 @@ from qa.jobs import RECORDS_FILE
 router = APIRouter(prefix="/v1/collections/{collection}/documents", tags=["documents"])
 
 _COPY_CHUNK = 1 << 20
+_MAX_NAME_BYTES = 255  # NAME_MAX of the file systems the spool lives on
+# Ids that a URL cannot carry as one path segment: browsers and httpx resolve them
+# (encoded or not) as dot segments, so a request for them would reach another resource.
+_DOT_SEGMENTS = frozenset({".", ".."})
+_MAX_OFFSET = 2**63 - 1  # SQLite's largest integer
 
 
 def _spool(state: AppState) -> Path:
@@ -40,11 +46,17 @@ def _spool(state: AppState) -> Path:
 
 
 def _file_name(upload: UploadFile) -> str:
-    """The document id of an uploaded file: its base name, as `qa ingest FILE` would."""
+    """The document id of an uploaded file: its base name, as `qa ingest FILE` would.
+    It is also the spooled file's name, so it must be one the file system takes."""
     raw = (upload.filename or "").replace("\\", "/")
     name = PurePath(raw).name.strip()
     if not name or name.startswith("."):
         raise InvalidInputError(f"files: every file needs a name; got {upload.filename!r}")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidInputError(f"files: {name!r}: a file name must not hold control characters")
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        limit = f"a file name must be at most {_MAX_NAME_BYTES} bytes in UTF-8"
+        raise InvalidInputError(f"files: {name[:40]!r}...: {limit}")
     return name
 
 
@@ -107,6 +119,8 @@ def _save_records(body: bytes, spool: Path) -> list[str]:
         # client still hears about it.
         if not record.id.strip():
             raise InvalidInputError(f"records.{n}.id: must not be blank")
+        if record.id in _DOT_SEGMENTS:
+            raise InvalidInputError(f"records.{n}.id: {record.id!r} cannot be addressed in a URL")
         if not record.text.strip():
             raise InvalidInputError(f"records.{n}.text: must not be blank")
     ids = [r.id for r in records.records]
@@ -144,10 +158,11 @@ async def upload(
                 f"content type {content_type or 'none'!r}: send multipart/form-data files "
                 "or application/json records"
             )
+        job = state.catalogue.create_job(collection, spool, files, key.id if key else None)
     except BaseException:
+        # No job will ever own these files: remove them now or they stay for good.
         shutil.rmtree(spool, ignore_errors=True)
         raise
-    job = state.catalogue.create_job(collection, spool, files, key.id if key else None)
     state.worker.notify()
     state.audit.record(
         key=key,
@@ -174,7 +189,7 @@ async def list_documents(
     collection: str,
     state: StateDep,
     key: KeyDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=_MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DocumentsOut:
     authorize(key, collection, "reader")
@@ -200,7 +215,14 @@ async def get_document(
     collection: str, document_id: str, state: StateDep, key: KeyDep
 ) -> DocumentOut:
     authorize(key, collection, "reader")
-    return await anyio.to_thread.run_sync(lambda: _one(state, collection, document_id))
+    document = await anyio.to_thread.run_sync(lambda: _one(state, collection, document_id))
+    state.audit.record(
+        key=key,
+        route="/v1/collections/{collection}/documents/{document_id}",
+        collection=collection,
+        documents=[document_id],
+    )
+    return document
 
 
 def _delete(state: AppState, collection: str, document_id: str, key: ApiKey | None) -> None:

@@ -17,7 +17,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Readiness: models and indexes loaded.", response_model=None)
 async def readyz(state: StateDep) -> dict[str, object] | JSONResponse:
     if state.load_error:
-        return problem(503, "Not ready", f"loading models failed: {state.load_error}")
+        # The reason names model files and folders; the log has it.
+        return problem(503, "Not ready", "loading models failed; see the server log")
     if not state.ready.is_set():
         return problem(503, "Not ready", "models are still loading")
     return {
