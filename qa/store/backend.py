@@ -56,6 +56,13 @@ class CollectionReader(Protocol):
 
 
 class Writer(Protocol):
+    """One change to one collection, as a whole or not at all.
+
+    Held by `Store.writer` as a context manager: writers of a collection queue behind
+    each other, and leaving the block without an error publishes one new generation
+    that readers switch to; an error (or a crash) leaves the last good one live.
+    """
+
     name: str
     chunker: dict[str, object]
     changed: bool
@@ -70,6 +77,12 @@ class Writer(Protocol):
 
 
 class Store(Protocol):
+    """Every collection of one backend: which exist, their manifests, a reader of the
+    live generation, and a writer that publishes the next one.
+
+    Collection names are checked (`check_name`) before they reach a path or a query.
+    """
+
     settings: Settings
 
     def names(self) -> list[str]: ...
