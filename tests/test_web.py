@@ -149,16 +149,26 @@ def _no_injection(page: Page) -> None:
     assert page.locator("main img, main script:not([src])").count() == 0
 
 
+# Set when the draft streams in before the checked answer replaces it. Watched from
+# inside the page: its Content-Security-Policy forbids the string evaluation that
+# wait_for_function polls with.
+WATCH_DRAFT = """() => {
+  const box = document.querySelector('#answer-box');
+  const answer = document.querySelector('#answer');
+  window.sawDraft = false;
+  new MutationObserver(() => {
+    window.sawDraft ||= box.dataset.state === 'streaming'
+      && answer.getAttribute('aria-busy') === 'true'
+      && answer.textContent.trim().length > 0;
+  }).observe(box, { subtree: true, childList: true, characterData: true, attributes: true });
+}"""
+
+
 def test_ask_streams_a_cited_answer_and_opens_the_passage(page: Page) -> None:
+    page.evaluate(WATCH_DRAFT)
     _ask(page, "What is the maximum bond a landlord in Westmere may require from a tenant?")
-    # The draft streams in before the checked answer replaces it.
-    page.wait_for_function(
-        "document.querySelector('#answer-box').dataset.state === 'streaming'"
-        " && document.querySelector('#answer').getAttribute('aria-busy') === 'true'"
-        " && document.querySelector('#answer').textContent.trim().length > 0",
-        timeout=ANSWER_MS,
-    )
     _wait_answer(page, "answered")
+    assert page.evaluate("window.sawDraft")
     answer = page.locator("#answer")
     expect(answer).to_contain_text("4 weeks")
     expect(answer).to_have_attribute("aria-busy", "false")
