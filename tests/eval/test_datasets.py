@@ -17,7 +17,7 @@ from qa.eval.datasets import (
     load_squad,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def _write_json(path: Path, data: Any) -> Path:
