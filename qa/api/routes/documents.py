@@ -4,6 +4,7 @@ import json
 import shutil
 import tempfile
 import unicodedata
+from collections import Counter
 from pathlib import Path, PurePath
 from typing import Annotated
 
@@ -124,7 +125,7 @@ def _save_records(body: bytes, spool: Path) -> list[str]:
         if not record.text.strip():
             raise InvalidInputError(f"records.{n}.text: must not be blank")
     ids = [r.id for r in records.records]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
         raise InvalidInputError(f"records: duplicate id(s) {duplicates[:5]}")
     with (spool / RECORDS_FILE).open("w", encoding="utf-8") as out:
