@@ -9,6 +9,7 @@ Fast: apps in-process with the hashing embedder, no model loaded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -269,6 +270,7 @@ def test_a_streamed_answer_whose_client_hangs_up_is_audited(make_app: Callable[.
     (entry,) = [e for e in app.audit() if e["route"] == "/v1/ask"]
     assert entry["status"] == 200 and entry["complete"] is False
     assert entry["collection"] == "docs" and entry["method"] == "POST"
+    assert entry["question_sha256"] == hashlib.sha256(b"How much is the bond?").hexdigest()
 
 
 # ------------------------------------------------------------ open loopback mode
@@ -332,6 +334,9 @@ def test_revoking_the_last_key_does_not_reopen_the_service(
     assert "needs an API key" in problem(app.client.get("/metrics"), 401)
     restarted = make_app()
     assert "needs an API key" in problem(restarted.client.get("/v1/collections"), 401)
+    # The OpenAI routes take SDKs' placeholder keys only while the service runs open.
+    for headers in ({}, bearer("unused")):
+        assert restarted.client.get("/v1/models", headers=headers).status_code == 401
     assert "refuses every request until one is created" in caplog.text
 
 
@@ -492,6 +497,13 @@ def test_ask_stream_keeps_unicode_line_separators_inside_the_text(
     assert items[:2] == [odd, "\n"]
     final = items[2]
     assert isinstance(final, dict) and final["answer"] == f"Four weeks {odd} [1]."
+    # On the wire each event is one line for every line splitter, not only httpx's.
+    raw = app.client.post(
+        "/v1/ask", json={"question": "How much is the bond?", "collection": "docs", "stream": True}
+    ).text
+    frames = [f for f in raw.split("\n\n") if f]
+    assert all(len(frame.splitlines()) == 2 for frame in frames)
+    assert json.loads(frames[0].splitlines()[1].removeprefix("data: "))["text"] == odd
 
 
 # --------------------------------------------------------- skips under CI=true

@@ -73,6 +73,8 @@ class AnswerStream:
         # Bad input and an unknown collection are answered before queueing: they are no load.
         request = SearchRequest(question, collection, k or state.settings.top_k, filters)
         query = await state.run_search(lambda: state.open_query(request, what="question"))
+        # Recorded now: a client that hangs up before the answer still leaves its question.
+        state.audit.record(key=key, route=route, collection=collection, question=question)
         admission = state.admit()
         try:
             # Hold one of the generator's places for the whole answer: waiting here is

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from qa.api.deps import StateDep
-from qa.api.security import current_key
+from qa.api.security import current_key, running_open
 from qa.catalogue import ApiKey
 from qa.errors import UnauthorizedError
 
@@ -21,9 +21,8 @@ def openai_key(request: Request, state: StateDep) -> ApiKey | None:
     try:
         return current_key(request, state)
     except UnauthorizedError:
-        running_open = state.open_allowed and not state.catalogue.has_active_keys()
         token = request.headers.get("authorization", "").partition(" ")[2].strip()
-        if running_open and not token.startswith("qa_"):
+        if running_open(state) and not token.startswith("qa_"):
             return None
         raise
 

@@ -7,7 +7,6 @@ which its SDKs raise as APIError, rather than as a cut connection."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,13 +15,14 @@ from qa.api.answering import AnswerStream
 from qa.api.openai.chat import message_text
 from qa.api.openai.errors import error_object
 from qa.api.openai.schemas import UsageOut
+from qa.api.sse import json_line
 from qa.errors import QAError
 
 log = logging.getLogger(__name__)
 
 
 def _data(body: object) -> str:
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+    return f"data: {json_line(body)}\n\n"
 
 
 def _error(status: int, title: str, detail: str) -> str:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
@@ -10,13 +9,10 @@ from qa.api.answering import AnswerStream, AnswerStreamResponse
 from qa.api.deps import StateDep
 from qa.api.schemas import AnswerOut, AskBody
 from qa.api.security import KeyDep, authorize
+from qa.api.sse import event
 from qa.errors import QAError
 
 router = APIRouter(prefix="/v1", tags=["ask"])
-
-
-def _sse(event: str, data: object) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 @router.post(
@@ -44,10 +40,10 @@ async def ask(body: AskBody, state: StateDep, key: KeyDep) -> AnswerOut | Stream
         try:
             async for item in stream:
                 if isinstance(item, str):
-                    yield _sse("token", {"text": item})
+                    yield event("token", {"text": item})
                 else:
-                    yield _sse("answer", item.to_dict())
+                    yield event("answer", item.to_dict())
         except QAError as exc:
-            yield _sse("error", {"status": exc.status, "title": exc.title, "detail": exc.detail})
+            yield event("error", {"status": exc.status, "title": exc.title, "detail": exc.detail})
 
     return AnswerStreamResponse(events(), stream, media_type="text/event-stream")
