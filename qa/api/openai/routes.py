@@ -96,13 +96,13 @@ def _created(state: AppState, name: str) -> int:
 
 
 @router.get("/models", summary="OpenAI-compatible list of the collections the key may read.")
-async def list_models(state: StateDep, key: OpenAIKeyDep) -> ModelsOut:
+def list_models(state: StateDep, key: OpenAIKeyDep) -> ModelsOut:
     names = visible(key, state.collection_names())
     return ModelsOut(data=[ModelOut(id=name, created=_created(state, name)) for name in names])
 
 
 @router.get("/models/{model}", summary="One collection, as an OpenAI model object.")
-async def get_model(model: str, state: StateDep, key: OpenAIKeyDep) -> ModelOut:
+def get_model(model: str, state: StateDep, key: OpenAIKeyDep) -> ModelOut:
     authorize(key, model, "reader")
     state.has_documents(model)
     return ModelOut(id=model, created=_created(state, model))

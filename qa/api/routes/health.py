@@ -1,3 +1,6 @@
+"""Liveness and readiness. /readyz lists the store, a blocking call: a plain `def`
+route, run in the thread pool."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -15,7 +18,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: models and indexes loaded.", response_model=None)
-async def readyz(state: StateDep) -> dict[str, object] | JSONResponse:
+def readyz(state: StateDep) -> dict[str, object] | JSONResponse:
     if state.load_error:
         # The reason names model files and folders; the log has it.
         return problem(503, "Not ready", "loading models failed; see the server log")

@@ -1,3 +1,6 @@
+"""Ingestion jobs. Plain `def` routes: the catalogue is a database call, which FastAPI
+then runs in its thread pool instead of on the event loop."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -11,7 +14,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", summary="An ingestion job: queued, running, done or failed.")
-async def get_job(job_id: str, state: StateDep, key: KeyDep) -> JobOut:
+def get_job(job_id: str, state: StateDep, key: KeyDep) -> JobOut:
     job = state.catalogue.job(job_id)
     if job is None:
         raise NotFoundError(f"no job {job_id!r}")
