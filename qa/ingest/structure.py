@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from qa.ingest.toc import toc_entry
 from qa.records import Span
 
 _PART, _CHAPTER, _DIVISION, _OUTER_ARTICLE, _ARTICLE, _CLAUSE = 1, 2, 3, 4, 5, 6
@@ -66,9 +67,6 @@ _CONTINUATIONS = {
     "with", "within",
 }  # fmt: skip
 _TERMINAL = set(".;:!?。；：！？」』”）)")
-# A table-of-contents entry: dot leaders or a wide gap, then a page number.
-_TOC_LEADERS = ("...", "…", "···", "．．．")
-_TOC_GAP = 3
 _TITLE_CHARS = 80
 # A title has none of these inside it, and none of the closing ones at its end.
 _SENTENCE_PUNCT = set(".;!?。；！？，")
@@ -122,34 +120,6 @@ def is_clause(label: str) -> bool:
 
 def _squash(text: str) -> str:
     return " ".join(text.split())
-
-
-def _toc_entry(line: str) -> bool:
-    """Whether a line ends in dot leaders (or a gap of three blanks) and a page number.
-
-    Read backwards from the end of the line: a regular expression searching for the
-    leader from every position takes time cubic in the length of a run of blanks
-    (a line of 20,000 spaces would hold the ingest worker for hours).
-    """
-    body = line.rstrip(" \t")
-    end = len(body)
-    while end and body[end - 1].isdecimal():
-        end -= 1
-    if end == len(body):
-        return False
-    leader = body[:end].rstrip(" \t")
-    return end - len(leader) >= _TOC_GAP or leader.endswith(_TOC_LEADERS)
-
-
-def _skipped_lines(skip: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The skip ranges sorted and merged, so lines (in order) can walk them once."""
-    merged: list[tuple[int, int]] = []
-    for low, high in sorted(skip):
-        if merged and low <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-        elif low < high:
-            merged.append((low, high))
-    return merged
 
 
 def _title_label(marker: str, rest: str) -> str:
@@ -230,14 +200,14 @@ def _markers(text: str, explicit: set[int], skip: Sequence[tuple[int, int]]) -> 
     heading_lines = set(explicit)
     previous, previous_start = "", -1
     offset = 0
-    ranges, current = _skipped_lines(skip), 0
+    ranges, current = sorted(skip), 0
     for line in text.split("\n"):
         body = line.lstrip(_SPACE)
         start = offset + len(line) - len(body)
         while current < len(ranges) and ranges[current][1] <= offset:
             current += 1
         skipped = current < len(ranges) and ranges[current][0] <= offset
-        if body and not skipped and not _toc_entry(body):
+        if body and not skipped and not toc_entry(body):
             match = (
                 _english(body, previous)
                 or _chinese(body, previous, previous_start in heading_lines)
