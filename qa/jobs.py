@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 from qa.catalogue import Catalogue, Job, JobStatus
-from qa.errors import QAError
+from qa.errors import ConflictError, QAError
 from qa.runtime import Runtime
+from qa.store.backend import Guard
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,21 @@ class JobWorker:
             except Exception:
                 log.exception("job %s: recording its outcome failed", job.id)
 
+    def _still_there(self, collection: str) -> Guard:
+        """Checked under the collection's writer lock before the job's change is
+        published: a DELETE removes the catalogue's record first, then the store's under
+        that lock, so a collection deleted while the job ran stays deleted."""
+        store = self.runtime.store
+
+        def guard() -> None:
+            if not (store.exists(collection) or self.catalogue.collection_embedder(collection)[0]):
+                raise ConflictError(
+                    f"collection {collection!r} was deleted while the job ran; "
+                    "nothing was ingested"
+                )
+
+        return guard
+
     def run(self, job: Job) -> None:
         started = time.perf_counter()
         spool = Path(job.spool)
@@ -111,6 +127,7 @@ class JobWorker:
                 embedder=requested,
                 progress=False,
                 on_progress=progress,
+                guard=self._still_there(job.collection),
             )
         except QAError as exc:
             error = exc.detail if exc.status < 500 else INTERNAL_ERROR

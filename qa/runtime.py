@@ -22,7 +22,7 @@ from qa.models.reranker import CrossEncoderReranker, Reranker
 from qa.records import Document, SearchRequest
 from qa.retrieval.context import QueryContext, validated
 from qa.settings import Settings
-from qa.store.backend import CollectionReader, Store, open_store
+from qa.store.backend import CollectionReader, Guard, Store, open_store
 from qa.text import cjk_share, detect
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,11 @@ class Runtime:
         return report
 
     def _ingestor(
-        self, collection: str, embedder: str | None, on_progress: Progress | None = None
+        self,
+        collection: str,
+        embedder: str | None,
+        on_progress: Progress | None = None,
+        guard: Guard | None = None,
     ) -> Ingestor:
         """The embedder loads only once a document needs embedding; a request for another
         embedder than the collection's is refused at once all the same."""
@@ -181,6 +185,7 @@ class Runtime:
             ChunkerConfig(self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
             max_file_bytes=self.settings.max_file_bytes,
             on_progress=on_progress,
+            guard=guard,
         )
 
     def ingest(
@@ -192,8 +197,9 @@ class Runtime:
         sync: bool = False,
         progress: bool = True,
         on_progress: Progress | None = None,
+        guard: Guard | None = None,
     ) -> IngestReport:
-        return self._ingestor(collection, embedder, on_progress).run(
+        return self._ingestor(collection, embedder, on_progress, guard).run(
             paths, collection, sync=sync, progress=progress
         )
 

@@ -19,7 +19,7 @@ from qa.ingest import loaders
 from qa.ingest.chunking import Chunker, ChunkerConfig
 from qa.models.protocols import Embedder
 from qa.records import Chunk, Document
-from qa.store.backend import Store, Writer
+from qa.store.backend import Guard, Store, Writer
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,10 @@ class Ingestor:
         max_file_bytes: int,
         batch_size: int = 256,
         on_progress: Progress | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.store = store
+        self.guard = guard
         self._given = None if callable(embedder) else embedder
         self._choice = embedder if callable(embedder) else (lambda _docs: embedder)
         self._chunker_config = chunker
@@ -159,7 +161,7 @@ class Ingestor:
             info, chunker_config = models[0].info, models[1].config.as_dict()
         else:
             info, chunker_config = recorded.embedder, recorded.chunker
-        with self.store.writer(collection, info, chunker_config) as writer:
+        with self.store.writer(collection, info, chunker_config, guard=self.guard) as writer:
             changed = self.changes(writer, documents, report)
             if changed:
                 if models is None:

@@ -10,7 +10,7 @@ only the chosen one (FAISS users never import pymilvus).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -76,6 +76,13 @@ class Writer(Protocol):
     def put(self, doc: Document, chunks: Sequence[Chunk], vectors: Vectors) -> None: ...
 
 
+Guard = Callable[[], None]
+"""Called under a writer's lock when the writer opens and again right before it
+publishes; raising abandons the change. An ingestion job passes one that checks its
+collection was not deleted meanwhile: the deletion takes the same lock, so either the
+job sees it or it removes what the job published."""
+
+
 class Store(Protocol):
     """Every collection of one backend: which exist, their manifests, a reader of the
     live generation, and a writer that publishes the next one.
@@ -98,7 +105,13 @@ class Store(Protocol):
     def open(self, name: str) -> CollectionReader: ...
 
     def writer(
-        self, name: str, embedder: EmbedderInfo, chunker: dict[str, object], *, fresh: bool = False
+        self,
+        name: str,
+        embedder: EmbedderInfo,
+        chunker: dict[str, object],
+        *,
+        fresh: bool = False,
+        guard: Guard | None = None,
     ) -> AbstractContextManager[Writer]: ...
 
     def stats(self, name: str) -> dict[str, Any]:
@@ -109,7 +122,10 @@ class Store(Protocol):
         """What disagrees between the manifest and the stored data; empty when all agree."""
         ...
 
-    def remove(self, name: str) -> None: ...
+    def remove(self, name: str) -> None:
+        """Delete a collection under its writer lock, so a writer publishing now finishes
+        first and is removed with it. CollectionNotFoundError if there was none."""
+        ...
 
 
 def open_store(settings: Settings) -> Store:

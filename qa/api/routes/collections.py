@@ -59,11 +59,18 @@ async def get_collection(collection: str, state: StateDep, key: KeyDep) -> Colle
     return describe(state, collection)
 
 
+def _remove(state: AppState, name: str) -> None:
+    """The catalogue's record goes first, then the store's under the writer lock: a job
+    writing into the collection checks both under that lock before it publishes
+    (qa/jobs.py), so it either sees the delete or is removed by it."""
+    state.has_documents(name)
+    state.catalogue.remove_collection(name)
+    with contextlib.suppress(CollectionNotFoundError):
+        state.runtime.remove_collection(name)
+
+
 @router.delete("/{collection}", status_code=204, summary="Delete a collection and its indexes.")
 async def delete_collection(collection: str, state: StateDep, key: KeyDep) -> Response:
     authorize(key, collection, "admin")
-    if state.has_documents(collection):
-        with contextlib.suppress(CollectionNotFoundError):
-            await anyio.to_thread.run_sync(state.runtime.remove_collection, collection)
-    state.catalogue.remove_collection(collection)
+    await anyio.to_thread.run_sync(_remove, state, collection)
     return Response(status_code=204)

@@ -21,6 +21,7 @@ from qa.models.packages import sha256_file
 from qa.models.protocols import EmbedderInfo
 from qa.records import check_name
 from qa.settings import Settings
+from qa.store.backend import Guard
 from qa.store.faiss.dense import DensePolicy
 from qa.store.faiss.generations import (
     CURRENT,
@@ -183,21 +184,52 @@ class FaissStore:
 
     def remove(self, name: str) -> None:
         """Delete a collection: renamed out of sight under the writer lock (atomic: it
-        is listed whole or not at all), then its files are deleted."""
+        is listed whole or not at all), then its files are deleted. A folder that a
+        writer left without publishing goes too, though it was no collection."""
         root = self.path(name)
-        if not self.exists(name):
+        if not root.is_dir():
             raise CollectionNotFoundError(f"collection {name!r} does not exist")
-        with (root / ".lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._locked(name):
+            existed = self.exists(name)
             doomed = Path(tempfile.mkdtemp(prefix=f".removed-{name}-", dir=self.index_dir))
             os.rename(root, doomed / name)
             fsync_dir(self.index_dir)
         shutil.rmtree(doomed, ignore_errors=True)
+        if not existed:
+            raise CollectionNotFoundError(f"collection {name!r} does not exist")
         log.info("removed collection %s", name)
 
     @contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        """The collection's writer lock. A removal renames the folder, lock file and all:
+        whoever waited on that lock file then holds a lock on nothing, and locks the
+        folder now at the collection's path instead."""
+        root = self.path(name)
+        while True:
+            root.mkdir(parents=True, exist_ok=True)
+            try:
+                lock = (root / ".lock").open("a")
+            except FileNotFoundError:
+                continue
+            with lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    current = (root / ".lock").stat().st_ino == os.fstat(lock.fileno()).st_ino
+                except FileNotFoundError:
+                    current = False
+                if current:
+                    yield
+                    return
+
+    @contextmanager
     def writer(
-        self, name: str, embedder: EmbedderInfo, chunker: dict[str, object], *, fresh: bool = False
+        self,
+        name: str,
+        embedder: EmbedderInfo,
+        chunker: dict[str, object],
+        *,
+        fresh: bool = False,
+        guard: Guard | None = None,
     ) -> Iterator[FaissWriter]:
         """Exclusive change to a collection, published on clean exit, discarded on error.
 
@@ -205,9 +237,9 @@ class FaissStore:
         live one. Writers of one collection queue on a file lock.
         """
         root = self.path(name)
-        root.mkdir(parents=True, exist_ok=True)
-        with (root / ".lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._locked(name):
+            if guard is not None:
+                guard()
             remove_debris(root)
             live = self.current_folder(name) if self.exists(name) else None
             work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
@@ -217,6 +249,8 @@ class FaissStore:
                 )
                 yield writer
                 if writer.changed or writer.base is None:
+                    if guard is not None:
+                        guard()
                     final = writer.publish()
                     collect_garbage(root, final, keep=self.settings.keep_generations)
                 else:

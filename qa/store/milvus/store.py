@@ -16,6 +16,7 @@ from qa.errors import CollectionNotFoundError, IndexCorruptError, QAError
 from qa.models.protocols import EmbedderInfo
 from qa.records import check_name
 from qa.settings import Settings
+from qa.store.backend import Guard
 from qa.store.manifest import Manifest
 from qa.store.milvus.filters import literal
 from qa.store.milvus.reader import MilvusReader
@@ -173,8 +174,8 @@ class MilvusStore:
             return self._locks.setdefault(name, threading.Lock())
 
     def remove(self, name: str) -> None:
-        manifest = self.manifest(name)
-        with self.lock(name):
+        with self.lock(check_name(name)):
+            manifest = self.manifest(name)
             self.client.delete(self.meta, filter=f"name == {literal(name)}")
             for physical in (manifest.dense.get("chunks"), manifest.dense.get("docs")):
                 if physical and self.client.has_collection(physical):
@@ -194,17 +195,27 @@ class MilvusStore:
 
     @contextmanager
     def writer(
-        self, name: str, embedder: EmbedderInfo, chunker: dict[str, object], *, fresh: bool = False
+        self,
+        name: str,
+        embedder: EmbedderInfo,
+        chunker: dict[str, object],
+        *,
+        fresh: bool = False,
+        guard: Guard | None = None,
     ) -> Iterator[MilvusWriter]:
         """A change to a collection, published on clean exit. Incremental changes land
         document by document; a fresh one (a rebuild) fills new Milvus collections and
         publishes them whole, or drops them on error."""
         check_name(name)
         with self.lock(name):
+            if guard is not None:
+                guard()
             writer = MilvusWriter(self, name, embedder, chunker, fresh=fresh)
             try:
                 yield writer
                 if writer.changed or writer.live is None or fresh:
+                    if guard is not None:
+                        guard()
                     writer.publish()
             except BaseException:
                 writer.abandon()
