@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from qa import __version__
@@ -21,6 +21,7 @@ from qa.api.limits import BodyLimit
 from qa.api.loopback import LoopbackGuard
 from qa.api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from qa.api.routes import ask, collections, documents, health, jobs, search
+from qa.api.schemas import problem_responses
 from qa.api.security import KeyDep, authorize, running_open
 from qa.api.state import AppState
 from qa.settings import Settings, get_settings
@@ -69,16 +70,18 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (
-        health.router,
-        search.router,
-        ask.router,
-        collections.router,
-        documents.router,
-        jobs.router,
-        openai.router,
+    # The problem statuses each router's routes may answer, declared in the OpenAPI document.
+    keyed_body = (400, 401, 403, 404, 409, 413, 422, 503)
+    for router, statuses in (
+        (health.router, (503,)),
+        (search.router, keyed_body),
+        (ask.router, (*keyed_body, 504)),
+        (collections.router, keyed_body),
+        (documents.router, (*keyed_body, 415)),
+        (jobs.router, (401, 403, 404, 422, 503)),
+        (openai.router, (*keyed_body, 504)),
     ):
-        app.include_router(router)
+        app.include_router(router, responses=problem_responses(*statuses))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -89,6 +92,8 @@ def create_app(
         "/metrics",
         summary="Prometheus metrics; once API keys exist, an admin key is needed.",
         tags=["health"],
+        response_class=PlainTextResponse,
+        responses=problem_responses(401, 403, 503),
     )
     async def metrics(state: StateDep, key: KeyDep) -> Response:
         # Collection names and sizes are not for anonymous eyes once keys are in use.

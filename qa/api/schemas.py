@@ -149,3 +149,44 @@ class JobOut(BaseModel):
     created_at: str
     started_at: str | None
     finished_at: str | None
+
+
+class ProblemOut(BaseModel):
+    """application/problem+json (RFC 9457), the body of every error. Extension members
+    are allowed: 422 adds `errors`, the OpenAI-compatible routes add `error`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="422 only: each invalid field and what is wrong with it."
+    )
+
+
+_PROBLEM_STATUSES: dict[int, str] = {
+    400: "Malformed JSON.",
+    401: "No API key, or an unknown or revoked one (once keys exist).",
+    403: "The key's role or collections do not allow this.",
+    404: "Unknown collection, document or job.",
+    409: "Conflicts with the current state: the collection exists, or its index was built "
+    "with another embedder.",
+    413: "The body is over QA_MAX_BODY_BYTES (uploads: QA_MAX_UPLOAD_BYTES).",
+    415: "A file type or content type the route does not take.",
+    422: "A field is invalid.",
+    503: "Busy (retry after Retry-After seconds), or models or the catalogue unavailable.",
+    504: "No answer within QA_REQUEST_TIMEOUT_S.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A `responses=` mapping that declares these statuses as problem+json in the OpenAPI
+    document: without it a client, or the schema fuzzer (tests/test_schema_fuzz.py),
+    cannot tell a refusal the API means from a breach of its contract."""
+    content = {"application/problem+json": {"schema": ProblemOut.model_json_schema()}}
+    return {
+        status: {"description": _PROBLEM_STATUSES[status], "content": content}
+        for status in statuses
+    }
