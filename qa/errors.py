@@ -90,6 +90,13 @@ class BusyError(QAError):
     title = "Busy"
 
 
+class CollectionBusyError(BusyError):
+    """A collection's writer lock stayed held (an ingestion holds it for its whole run)
+    for longer than a DELETE may wait in the request thread pool."""
+
+    title = "Collection busy"
+
+
 class RequestTimeoutError(QAError):
     status = 504
     title = "Timed out"

@@ -82,8 +82,7 @@ class JobWorker:
         def guard() -> None:
             if not (store.exists(collection) or self.catalogue.collection_embedder(collection)[0]):
                 raise ConflictError(
-                    f"collection {collection!r} was deleted while the job ran; "
-                    "nothing was ingested"
+                    f"collection {collection!r} was deleted while the job ran; nothing was ingested"
                 )
 
         return guard

@@ -203,15 +203,20 @@ class Runtime:
             paths, collection, sync=sync, progress=progress
         )
 
-    def delete_document(self, collection: str, document_id: str) -> bool:
+    def delete_document(
+        self, collection: str, document_id: str, *, wait_s: float | None = None
+    ) -> bool:
         """Remove one document from every index in one new generation; published before
-        this returns, so the next search cannot see it. False if it was not there."""
+        this returns, so the next search cannot see it. False if it was not there.
+        CollectionBusyError if a writer kept the collection for `wait_s`."""
         manifest = self.store.manifest(collection)
-        with self.store.writer(collection, manifest.embedder, manifest.chunker) as writer:
+        with self.store.writer(
+            collection, manifest.embedder, manifest.chunker, wait_s=wait_s
+        ) as writer:
             return writer.delete(document_id)
 
-    def remove_collection(self, collection: str) -> None:
-        self.store.remove(collection)
+    def remove_collection(self, collection: str, *, wait_s: float | None = None) -> None:
+        self.store.remove(collection, wait_s=wait_s)
         with self._lock:
             # Not closed: a request in flight may still read it; it goes with its last user.
             self._collections.pop(collection, None)

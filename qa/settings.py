@@ -226,6 +226,15 @@ class Settings(BaseSettings):
         "everything. JSON in the environment: QA_ALLOWED_HOSTS='[\"qa.local\"]'.",
     )
 
+    delete_wait_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="How long a DELETE of a collection or document waits for the collection's "
+        "writer lock, which an ingestion holds until it publishes, before answering 503 "
+        "with Retry-After: the wait holds a thread of the pool that every request's key "
+        "check also needs.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -143,3 +143,58 @@ def test_a_writer_whose_guard_refuses_at_publish_leaves_nothing(tmp_path: Path) 
     with pytest.raises(CollectionNotFoundError):
         store.remove("c")
     assert not (tmp_path / "idx" / "c").exists()
+
+
+# -- (8) a DELETE waits a bounded time for a collection's writer --------------------------
+
+
+def test_deletes_behind_a_long_ingest_get_503_and_leave_the_thread_pool_to_others(
+    make_api: Callable[..., Api],
+) -> None:
+    """45 DELETEs (more than the 40 threads of the pool) while a writer holds the
+    collection: each answers 503 with Retry-After after `delete_wait_s`, and a request
+    needing the pool in the meantime is not starved."""
+    api = make_api(delete_wait_s=1.0)
+    api.create()
+    assert api.wait(api.upload([{"id": "first", "text": TEXT}]))["status"] == "done"
+    store = api.state.runtime.store
+    manifest = store.manifest("docs")
+    holding, release = threading.Event(), threading.Event()
+
+    def long_ingest() -> None:
+        with store.writer("docs", manifest.embedder, manifest.chunker):
+            holding.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=long_ingest)
+    writer.start()
+    assert holding.wait(30)
+    # Without a bound every DELETE would wait for the writer: it gives up after 10 s here.
+    threading.Timer(10, release.set).start()
+    responses: list[Any] = []
+    urls = ["/v1/collections/docs", "/v1/collections/docs/documents/first"]
+    deletes = [
+        threading.Thread(target=lambda n=n: responses.append(api.client.delete(urls[n % 2])))
+        for n in range(45)
+    ]
+    try:
+        for thread in deletes:
+            thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        response = api.client.get("/v1/collections/docs")
+        waited = time.monotonic() - started
+        assert response.status_code == 200 and waited < 5, waited
+        for thread in deletes:
+            thread.join(30)
+    finally:
+        release.set()
+        writer.join()
+    assert len(responses) == 45
+    for response in responses:
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+        assert "is being written" in response.json()["detail"]
+    # Once the writer is done, a DELETE goes through.
+    assert api.client.delete("/v1/collections/docs/documents/first").status_code == 204
+    assert api.client.delete("/v1/collections/docs").status_code == 204

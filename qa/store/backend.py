@@ -112,7 +112,11 @@ class Store(Protocol):
         *,
         fresh: bool = False,
         guard: Guard | None = None,
-    ) -> AbstractContextManager[Writer]: ...
+        wait_s: float | None = None,
+    ) -> AbstractContextManager[Writer]:
+        """Writers of a collection queue on its lock; after `wait_s` seconds (None: no
+        limit) a writer gives up with CollectionBusyError."""
+        ...
 
     def stats(self, name: str) -> dict[str, Any]:
         """What `qa index stats` shows: the manifest's figures and where the data lives."""
@@ -122,9 +126,10 @@ class Store(Protocol):
         """What disagrees between the manifest and the stored data; empty when all agree."""
         ...
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, wait_s: float | None = None) -> None:
         """Delete a collection under its writer lock, so a writer publishing now finishes
-        first and is removed with it. CollectionNotFoundError if there was none."""
+        first and is removed with it. CollectionNotFoundError if there was none,
+        CollectionBusyError if the lock stayed held for `wait_s`."""
         ...
 
 

@@ -66,7 +66,7 @@ def _remove(state: AppState, name: str) -> None:
     state.has_documents(name)
     state.catalogue.remove_collection(name)
     with contextlib.suppress(CollectionNotFoundError):
-        state.runtime.remove_collection(name)
+        state.runtime.remove_collection(name, wait_s=state.settings.delete_wait_s)
 
 
 @router.delete("/{collection}", status_code=204, summary="Delete a collection and its indexes.")

@@ -228,7 +228,7 @@ async def get_document(
 
 def _delete(state: AppState, collection: str, document_id: str, key: ApiKey | None) -> None:
     if not state.has_documents(collection) or not state.runtime.delete_document(
-        collection, document_id
+        collection, document_id, wait_s=state.settings.delete_wait_s
     ):
         raise NotFoundError(f"document {document_id!r} is not in collection {collection!r}")
     state.audit.record(

@@ -11,12 +11,18 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qa.errors import CollectionNotFoundError, IndexCorruptError, QAError
+from qa.errors import (
+    CollectionBusyError,
+    CollectionNotFoundError,
+    IndexCorruptError,
+    QAError,
+)
 from qa.models.packages import sha256_file
 from qa.models.protocols import EmbedderInfo
 from qa.records import check_name
@@ -33,6 +39,7 @@ from qa.store.faiss.generations import (
 )
 from qa.store.faiss.reader import FaissReader
 from qa.store.faiss.writer import FaissWriter
+from qa.store.locks import flock_within
 from qa.store.manifest import MANIFEST, Manifest
 
 log = logging.getLogger(__name__)
@@ -182,14 +189,14 @@ class FaissStore:
         collection.close()
         return problems
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, wait_s: float | None = None) -> None:
         """Delete a collection: renamed out of sight under the writer lock (atomic: it
         is listed whole or not at all), then its files are deleted. A folder that a
         writer left without publishing goes too, though it was no collection."""
         root = self.path(name)
         if not root.is_dir():
             raise CollectionNotFoundError(f"collection {name!r} does not exist")
-        with self._locked(name):
+        with self._locked(name, wait_s):
             existed = self.exists(name)
             doomed = Path(tempfile.mkdtemp(prefix=f".removed-{name}-", dir=self.index_dir))
             os.rename(root, doomed / name)
@@ -200,11 +207,13 @@ class FaissStore:
         log.info("removed collection %s", name)
 
     @contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        """The collection's writer lock. A removal renames the folder, lock file and all:
-        whoever waited on that lock file then holds a lock on nothing, and locks the
-        folder now at the collection's path instead."""
+    def _locked(self, name: str, wait_s: float | None = None) -> Iterator[None]:
+        """The collection's writer lock; CollectionBusyError if it stays held for
+        `wait_s`. A removal renames the folder, lock file and all: whoever waited on
+        that lock file then holds a lock on nothing, and locks the folder now at the
+        collection's path instead."""
         root = self.path(name)
+        deadline = None if wait_s is None else time.monotonic() + wait_s
         while True:
             root.mkdir(parents=True, exist_ok=True)
             try:
@@ -212,7 +221,12 @@ class FaissStore:
             except FileNotFoundError:
                 continue
             with lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not flock_within(lock, left):
+                    raise CollectionBusyError(
+                        f"collection {name!r} is being written (an ingestion holds it until "
+                        f"it publishes); gave up after {wait_s:g} s: retry later"
+                    )
                 try:
                     current = (root / ".lock").stat().st_ino == os.fstat(lock.fileno()).st_ino
                 except FileNotFoundError:
@@ -230,14 +244,15 @@ class FaissStore:
         *,
         fresh: bool = False,
         guard: Guard | None = None,
+        wait_s: float | None = None,
     ) -> Iterator[FaissWriter]:
         """Exclusive change to a collection, published on clean exit, discarded on error.
 
         With fresh=True the new generation starts empty (a rebuild), else from the
-        live one. Writers of one collection queue on a file lock.
+        live one. Writers of one collection queue on a file lock, for at most `wait_s`.
         """
         root = self.path(name)
-        with self._locked(name):
+        with self._locked(name, wait_s):
             if guard is not None:
                 guard()
             remove_debris(root)

@@ -12,7 +12,12 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
-from qa.errors import CollectionNotFoundError, IndexCorruptError, QAError
+from qa.errors import (
+    CollectionBusyError,
+    CollectionNotFoundError,
+    IndexCorruptError,
+    QAError,
+)
 from qa.models.protocols import EmbedderInfo
 from qa.records import check_name
 from qa.settings import Settings
@@ -169,12 +174,22 @@ class MilvusStore:
             )
         return problems
 
-    def lock(self, name: str) -> threading.Lock:
+    @contextmanager
+    def lock(self, name: str, wait_s: float | None = None) -> Iterator[None]:
         with self._guard:
-            return self._locks.setdefault(name, threading.Lock())
+            lock = self._locks.setdefault(name, threading.Lock())
+        if not lock.acquire(timeout=-1 if wait_s is None else wait_s):
+            raise CollectionBusyError(
+                f"collection {name!r} is being written (an ingestion holds it until it "
+                f"publishes); gave up after {wait_s:g} s: retry later"
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
-    def remove(self, name: str) -> None:
-        with self.lock(check_name(name)):
+    def remove(self, name: str, *, wait_s: float | None = None) -> None:
+        with self.lock(check_name(name), wait_s):
             manifest = self.manifest(name)
             self.client.delete(self.meta, filter=f"name == {literal(name)}")
             for physical in (manifest.dense.get("chunks"), manifest.dense.get("docs")):
@@ -202,12 +217,13 @@ class MilvusStore:
         *,
         fresh: bool = False,
         guard: Guard | None = None,
+        wait_s: float | None = None,
     ) -> Iterator[MilvusWriter]:
         """A change to a collection, published on clean exit. Incremental changes land
         document by document; a fresh one (a rebuild) fills new Milvus collections and
         publishes them whole, or drops them on error."""
         check_name(name)
-        with self.lock(name):
+        with self.lock(name, wait_s):
             if guard is not None:
                 guard()
             writer = MilvusWriter(self, name, embedder, chunker, fresh=fresh)
