@@ -231,6 +231,9 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     language: Language = "en"
     timings: dict[str, float] = field(default_factory=dict)
+    confidence: float | None = None
+    """How likely the answer is right, in [0, 1] (qa/answer/confidence.py); None when
+    no calibration is installed."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,4 +242,5 @@ class Answer:
             "citations": [asdict(c) for c in self.citations],
             "language": self.language,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
         }

@@ -109,6 +109,27 @@ class Settings(BaseSettings):
     )
     context_tokens: int = Field(default=900, ge=128, description="Prompt budget for passages.")
     max_new_tokens: int = Field(default=160, ge=1, le=2048)
+    evidence_selection: bool = Field(
+        default=True,
+        description="Give the generator the best sentences of the evidence (with their "
+        "neighbours, within `evidence_tokens`) instead of whole passages within "
+        "`context_tokens`: half the wait for the first token on 2 cores.",
+    )
+    evidence_tokens: int = Field(
+        default=320, ge=64, description="Prompt budget for the selected evidence sentences."
+    )
+    extraction: bool = Field(
+        default=True,
+        description="Answer with the best evidence sentence (yes/no first for a yes/no "
+        "question) when the generated draft is declined or fails grounding.",
+    )
+    confidence_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Refuse answers whose confidence is below this [default: the threshold "
+        "fitted with the weights in qa/answer/confidence_weights.json; 0 never refuses].",
+    )
 
     catalogue: Path | None = Field(
         default=None,

@@ -2,11 +2,15 @@
 
     .venv/bin/python scripts/eval_answers.py [--datasets covidqa clapnq cmrc2018]
         [--generators fast] [--limit 100] [--embedder e5-multilingual]
+        [--split dev|test|all] [--set evidence_selection=false ...]
 
 For each set the whole corpus is ingested once (cached under the cache folder,
 reused by later runs) and a seeded sample of questions goes through the same
 pipeline as `qa ask`: ClapNQ's sample is half answerable, half unanswerable.
-Prints one table and writes reports/eval_answers.json (every answer included).
+Prints one table and writes reports/eval_answers.json (every answer included, with
+its confidence features: `scripts/calibrate.py` fits on them). `--split dev` tunes
+and fits, `--split test` reports (qa/eval/answers.py: in_split); `--set NAME=VALUE`
+overrides a setting for an ablation (`confidence_threshold=0` never refuses).
 """
 
 from __future__ import annotations
@@ -31,10 +35,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100, help="questions per set")
     parser.add_argument("--embedder", help="[default: the QA_EMBEDDER setting, auto by language]")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--split", choices=["all", "dev", "test"], default="all")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "eval_answers.json")
     args = parser.parse_args()
 
-    base = Settings()
+    overrides = dict(item.split("=", 1) for item in args.set)
+    base = Settings(**overrides)
     summaries: list[AnswerSummary] = []
     for name in args.datasets:
         dataset = load_dataset(name, base.data_dir)
@@ -46,6 +53,7 @@ def main() -> None:
                 embedder=args.embedder or settings.embedder,
                 limit=args.limit,
                 seed=args.seed,
+                split=args.split,
             )
             summaries.append(summary)
             print(table([summary]), flush=True)

@@ -7,14 +7,20 @@ import logging
 import re
 import time
 from collections.abc import Generator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
+from qa.answer.answer_types import expected_type
+from qa.answer.answerability import Outcome, answer_features
 from qa.answer.assembly import assemble, not_found
+from qa.answer.confidence import load_calibration
 from qa.answer.evidence import is_evidence
-from qa.answer.grounding import Grounder
+from qa.answer.evidence_selection import compress
+from qa.answer.extraction import Candidate, candidates, extractive_grounding
+from qa.answer.grounding import Grounder, Grounding
 from qa.answer.prompts import Passage, build_messages, select_passages
 from qa.models.protocols import Generator as TextGenerator
-from qa.records import Answer, FilterValue, SearchRequest
+from qa.records import Answer, FilterValue, SearchHit, SearchRequest
 from qa.retrieval.context import QueryContext, QuerySource
 from qa.retrieval.search import Retriever
 
@@ -30,6 +36,18 @@ _REFUSAL_PHRASES = re.compile(
 
 # Markdown emphasis the models like to add around key facts; the documents lack it.
 _EMPHASIS = re.compile(r"\*\*|__")
+
+# An extractive fallback must hold this share of the question's terms: below it the
+# best sentence is usually about a neighbouring subject, and "not found" is honest.
+_FALLBACK_COVERAGE = 0.4
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The answer a user gets and the features its confidence was computed from."""
+
+    answer: Answer
+    features: dict[str, float]
 
 
 class AnswerModels(QuerySource, Protocol):
@@ -64,7 +82,9 @@ class AskPipeline:
         request = SearchRequest(question, collection, k or self.models.settings.top_k, filters)
         return self.models.open_query(request, what="question")
 
-    def _evidence(self, query: QueryContext) -> tuple[list[Passage], dict[str, float]]:
+    def _evidence(
+        self, query: QueryContext
+    ) -> tuple[list[SearchHit], list[SearchHit], list[Passage], dict[str, float]]:
         settings = self.models.settings
         started = time.perf_counter()
         hits = self.retriever.run(query)
@@ -76,12 +96,16 @@ class AskPipeline:
             h for h in hits if is_evidence(query.text, h, floor, dense_meaningful=meaningful)
         ]
         if not evidence:
-            return [], timings
-        generator = self.models.generator()
-        return select_passages(evidence, settings.context_tokens, generator.count_tokens), timings
+            return hits, [], [], timings
+        count = self.models.generator().count_tokens
+        if settings.evidence_selection:
+            passages = compress(query.text, evidence, settings.evidence_tokens, count)
+        else:
+            passages = select_passages(evidence, settings.context_tokens, count)
+        return hits, evidence, passages, timings
 
-    def _ground(self, query: QueryContext, text: str, passages: list[Passage]) -> Answer | None:
-        """None when the model declined; else the grounded answer."""
+    def _ground(self, query: QueryContext, text: str, passages: list[Passage]) -> Grounding | None:
+        """None when the model declined; else the draft's grounding."""
         text = _EMPHASIS.sub("", text)
         if _REFUSAL_PHRASES.search(text) or not text.strip():
             return None
@@ -104,13 +128,45 @@ class AskPipeline:
                 len(grounding.corrected),
                 grounding.corrected,
             )
-        return assemble(grounding, query.language, {})
+        return grounding
 
-    def stream(self, query: QueryContext) -> Generator[str | Answer, None, None]:
-        """Generated text pieces as they come, then the grounded Answer last."""
-        passages, timings = self._evidence(query)
+    def _fallback(self, query: QueryContext, found: list[Candidate]) -> Grounding | None:
+        """The best candidate's sentence, when extraction is on and it is on point."""
+        if not self.models.settings.extraction or not found:
+            return None
+        if found[0].coverage < _FALLBACK_COVERAGE:
+            return None
+        return extractive_grounding(query.text, found[0], expected_type(query.text), query.language)
+
+    def _judge(self, query: QueryContext, outcome: Outcome, timings: dict[str, float]) -> Judged:
+        """The final answer with its confidence; refused below the threshold."""
+        features = answer_features(query.text, outcome)
+        final = outcome.final
+        answer = (
+            assemble(final, query.language, timings)
+            if final is not None
+            else not_found(query.language, timings)
+        )
+        calibration = load_calibration()
+        if calibration is not None:
+            answer.confidence = calibration.score(features)
+            threshold = self.models.settings.confidence_threshold
+            if threshold is None:
+                threshold = calibration.threshold
+            if answer.found and answer.confidence < threshold:
+                log.info("refused at confidence %.3f: %s", answer.confidence, answer.answer)
+                confidence = answer.confidence
+                answer = not_found(query.language, timings)
+                answer.confidence = confidence
+        answer.timings = timings
+        return Judged(answer, features)
+
+    def judged(self, query: QueryContext) -> Generator[str | Judged, None, None]:
+        """Generated text pieces as they come, then the judged answer last."""
+        hits, evidence, passages, timings = self._evidence(query)
         if not passages:
-            yield not_found(query.language, timings)
+            empty = Outcome(hits, evidence, [], [], None, False, None, False)
+            yield self._judge(query, empty, timings)
             return
         generator = self.models.generator()
         messages = build_messages(query.text, passages, query.language)
@@ -127,10 +183,19 @@ class AskPipeline:
                 pieces.append(piece)
                 yield piece
         timings["generation_s"] = time.perf_counter() - started
-        grounded = self._ground(query, "".join(pieces), passages)
-        answer = grounded or not_found(query.language, timings)
-        answer.timings = timings
-        yield answer
+        draft = self._ground(query, "".join(pieces), passages)
+        found = candidates(query.text, passages)
+        final = draft if draft is not None and draft.found else None
+        fallback = None if final is not None else self._fallback(query, found)
+        outcome = Outcome(
+            hits, evidence, passages, found, draft, draft is None, final or fallback, bool(fallback)
+        )
+        yield self._judge(query, outcome, timings)
+
+    def stream(self, query: QueryContext) -> Generator[str | Answer, None, None]:
+        """Generated text pieces as they come, then the grounded Answer last."""
+        for item in self.judged(query):
+            yield item.answer if isinstance(item, Judged) else item
 
     def ask(
         self,

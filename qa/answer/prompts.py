@@ -44,6 +44,9 @@ class Passage:
     n: int
     hit: SearchHit
     text: str
+    start: int = 0
+    """Where `text` begins in the chunk: the text is always a verbatim slice of it, so
+    a quote's offsets plus `start` locate it in the stored chunk."""
 
 
 # What chat templates turn into control tokens when the text is tokenised: ChatML and

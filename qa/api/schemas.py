@@ -56,6 +56,11 @@ class AnswerOut(BaseModel):
     citations: list[CitationOut]
     language: str
     timings: dict[str, float]
+    confidence: float | None = Field(
+        default=None,
+        description="How likely the answer is right, in [0, 1]; answers below the "
+        "calibrated threshold are refused. None when no calibration is installed.",
+    )
 
 
 class SearchResultOut(BaseModel):

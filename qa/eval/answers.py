@@ -13,13 +13,14 @@ import random
 import re
 import statistics
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tqdm import tqdm
 
-from qa.answer.pipeline import AskPipeline
+from qa.answer.pipeline import AskPipeline, Judged
 from qa.eval.datasets import Query, RetrievalDataset
 from qa.eval.metrics import char_f1, exact_match, normalize_answer_en, token_f1
 from qa.records import Answer, Citation
@@ -44,6 +45,8 @@ class AnswerRow:
     citations_correct: int
     total_s: float
     first_token_s: float | None
+    confidence: float | None = None
+    features: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,12 +86,25 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def sample(queries: list[Query], limit: int | None, seed: int) -> list[Query]:
+Split = Literal["all", "dev", "test"]
+
+
+def in_split(query: Query, split: Split) -> bool:
+    """Each question falls in `dev` or `test` by a hash of its id: tuning and fitting
+    use `dev`, reported figures `test`, and no question is ever in both."""
+    if split == "all":
+        return True
+    half = zlib.crc32(query.id.encode("utf-8")) % 2
+    return (half == 0) == (split == "dev")
+
+
+def sample(queries: list[Query], limit: int | None, seed: int, split: Split = "all") -> list[Query]:
     """A fixed random sample, half answerable and half not when the set has both.
 
     Sets are ordered by document, so the first N questions would all come from a
     few articles; a seeded sample keeps runs comparable across generators.
     """
+    queries = [q for q in queries if in_split(q, split)]
     answerable = [q for q in queries if q.answers]
     unanswerable = [q for q in queries if not q.relevant]
     rng = random.Random(seed)
@@ -124,14 +140,14 @@ def score_answer(query: Query, answer: Answer, chinese: bool) -> tuple[float, fl
 
 def ask_timed(
     pipeline: AskPipeline, text: str, collection: str
-) -> tuple[Answer, float, float | None]:
-    """The answer, its wall time, and the wall time to the first generated piece
+) -> tuple[Judged, float, float | None]:
+    """The judged answer, its wall time, and the wall time to the first generated piece
     (retrieval and prompt processing included: what a user waits for)."""
     started = time.perf_counter()
     first: float | None = None
-    final: Answer | None = None
-    for item in pipeline.stream(pipeline.open(text, collection)):
-        if isinstance(item, Answer):
+    final: Judged | None = None
+    for item in pipeline.judged(pipeline.open(text, collection)):
+        if isinstance(item, Judged):
             final = item
         elif first is None:
             first = time.perf_counter() - started
@@ -147,6 +163,7 @@ def evaluate_answers(
     embedder: str,
     limit: int | None = None,
     seed: int = 13,
+    split: Split = "all",
     progress: bool = True,
 ) -> AnswerSummary:
     chinese = any(has_cjk(d.text) for d in dataset.documents[:50])
@@ -160,12 +177,13 @@ def evaluate_answers(
     runtime.generator()
     rows: list[AnswerRow] = []
     for query in tqdm(
-        sample(dataset.queries, limit, seed),
+        sample(dataset.queries, limit, seed, split),
         desc=f"{dataset.name} ({settings.generator})",
         unit="question",
         disable=not progress,
     ):
-        answer, total, first = ask_timed(pipeline, query.text, collection)
+        judged, total, first = ask_timed(pipeline, query.text, collection)
+        answer = judged.answer
         f1, exact = score_answer(query, answer, chinese)
         cited = answer.citations if answer.found and query.answers else []
         rows.append(
@@ -182,6 +200,8 @@ def evaluate_answers(
                 citations_correct=sum(citation_correct(c, query, chinese) for c in cited),
                 total_s=total,
                 first_token_s=first,
+                confidence=answer.confidence,
+                features=judged.features,
             )
         )
     return summarize_answers(dataset.name, str(settings.generator), embedder, rows, chinese)

@@ -44,11 +44,12 @@ router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
     "/chat/completions",
     summary="OpenAI-compatible chat completion: the last user message asked of a collection.",
     description="`model` names the collection. The reply's content is the grounded answer "
-    "followed by its numbered sources; `citations` and `found` are added at the top level. "
+    "followed by its numbered sources; `citations`, `found` and `confidence` are added at "
+    "the top level. "
     "With `stream: true`, chunks carry the unverified draft as `reasoning_content` while it "
     "is generated, then the grounded answer and its sources as `content` (so a client's "
     "history holds only verified text); the last chunk also holds `answer` (the grounded "
-    "text), `citations` and `found`. "
+    "text), `citations`, `found` and `confidence`. "
     "`usage` is always zeros: tokens are not counted.",
     response_model=ChatCompletionOut,
     responses={200: {"content": {"text/event-stream": {}}}},
@@ -75,6 +76,7 @@ async def chat_completions(
             usage=UsageOut(),
             found=answer.found,
             citations=[CitationOut.model_validate(c) for c in answer.to_dict()["citations"]],
+            confidence=answer.confidence,
         )
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     events = completion_events(

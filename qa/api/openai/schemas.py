@@ -84,6 +84,9 @@ class ChatCompletionOut(BaseModel):
     citations: list[CitationOut] = Field(
         description="The passages behind the answer's [n] markers, as in /v1/ask."
     )
+    confidence: float | None = Field(
+        default=None, description="The answer's confidence in [0, 1], as in /v1/ask."
+    )
 
 
 class ModelOut(BaseModel):

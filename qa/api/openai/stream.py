@@ -41,7 +41,7 @@ async def completion_events(
 ) -> AsyncIterator[str]:
     """The generated draft as it comes, as `reasoning_content`; then the grounded answer
     with its sources (or the refusal) as `content`; then a last chunk that also holds the
-    grounded `answer`, `found` and `citations`.
+    grounded `answer`, `found`, `citations` and `confidence`.
 
     The draft is unverified: sentences no passage supports are still in it. Chat clients
     keep the concatenated `content` as the assistant's turn and send it back as history,
@@ -75,6 +75,7 @@ async def completion_events(
                 answer=as_dict["answer"],
                 found=as_dict["found"],
                 citations=as_dict["citations"],
+                confidence=as_dict["confidence"],
             )
             if include_usage:
                 yield _data(
