@@ -2,9 +2,9 @@
 against a `qa serve` the script starts, with the `tiny` generator and a 10 s answer
 deadline, so that the queue fills, some answers time out and the run stays short.
 
-Slow: a real server loading the tiny generator and the e5 embedder. The full run (16 askers, two
-minutes, the `fast` generator) is the script's default; its figures are in
-docs/SECURITY.md.
+Slow: a real server loading the tiny generator and the e5 embedder. The full run (16
+askers, two minutes, the `fast` generator) is the script's default:
+`.venv/bin/python scripts/load_test.py`.
 """
 
 from __future__ import annotations
