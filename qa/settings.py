@@ -173,6 +173,12 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_file_bytes: int = Field(default=50_000_000, ge=1)
+    # What one document may ask of a loader: the why of each is in qa/ingest/loaders.
+    max_unzipped_bytes: int = Field(default=200_000_000, ge=1, description="DOCX unzipped.")
+    max_zip_ratio: float = Field(default=100.0, ge=1, description="DOCX part (>1 MB) inflation.")
+    max_pdf_pages: int = Field(default=10_000, ge=1)
+    max_pdf_page_points: float = Field(default=14_400.0, gt=0, description="PDF page side.")
+    max_html_depth: int = Field(default=256, ge=8, le=512, description="HTML element nesting.")
     generation_concurrency: int = Field(default=1, ge=1)
     keep_generations: int = Field(
         default=3,

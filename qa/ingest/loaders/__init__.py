@@ -7,9 +7,13 @@ from pathlib import Path
 
 from qa.errors import LoaderError
 from qa.ingest.loaders import docx, html, jsonl, markdown, pdf, text
+from qa.ingest.loaders.limits import LoaderLimits
 from qa.records import Document
+from qa.settings import get_settings
 
-Loader = Callable[[Path, str], Iterator[Document]]
+# Every loader is given the limits; the text formats have none to apply, their work
+# being linear in the file's size, which `load` bounds.
+Loader = Callable[[Path, str, LoaderLimits], Iterator[Document]]
 
 LOADERS: dict[str, Loader] = {
     ".txt": text.load,
@@ -27,8 +31,14 @@ def supported(path: Path) -> bool:
     return path.suffix.lower() in LOADERS
 
 
-def load(path: Path, document_id: str, *, max_bytes: int) -> Iterator[Document]:
-    """Documents held in one file. Raises LoaderError naming the file on any problem."""
+def load(
+    path: Path, document_id: str, *, max_bytes: int, limits: LoaderLimits | None = None
+) -> Iterator[Document]:
+    """Documents held in one file. Raises LoaderError naming the file on any problem.
+
+    `limits` default to the settings' (QA_MAX_UNZIPPED_BYTES and the others).
+    """
+    limits = limits or LoaderLimits.from_settings(get_settings())
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise LoaderError(
@@ -44,9 +54,13 @@ def load(path: Path, document_id: str, *, max_bytes: int) -> Iterator[Document]:
     if size > max_bytes:
         raise LoaderError(f"{document_id}: file is {size} bytes, over the limit of {max_bytes}")
     try:
-        yield from loader(path, document_id)
+        yield from loader(path, document_id, limits)
     except LoaderError:
         raise
+    except RecursionError as exc:
+        raise LoaderError(f"{document_id}: nested too deeply to read") from exc
+    except MemoryError as exc:
+        raise LoaderError(f"{document_id}: needs more memory to read than there is") from exc
     except OSError as exc:
         raise LoaderError(f"{document_id}: cannot read file: {exc.strerror or exc}") from exc
     except Exception as exc:

@@ -18,6 +18,8 @@ from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruct
 from lxml import etree
 from trafilatura.settings import use_config
 
+from qa.errors import LoaderError
+from qa.ingest.loaders.limits import LoaderLimits
 from qa.ingest.loaders.text import decode_text, require_text
 from qa.ingest.structure import sections
 from qa.records import Document
@@ -36,6 +38,50 @@ _BLOCKS = {
     "thead", "tbody", "tfoot",
     "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "br", "caption",
 }  # fmt: skip
+
+
+class _DepthGauge:
+    """An lxml parser target that only counts open elements, to refuse a page nested
+    deeper than the limit before any extractor builds and walks its tree; it builds
+    nothing and stops at the first element too deep."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.depth = 0
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.depth += 1
+        if self.depth > self.limit:
+            raise _TooDeepError
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+
+    def data(self, data: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _TooDeepError(Exception):
+    pass
+
+
+def _check_depth(markup: str, document_id: str, limit: int) -> None:
+    """Refuse HTML nesting elements deeper than the limit, as lxml (and so BeautifulSoup)
+    would nest them."""
+    parser = etree.HTMLParser(target=_DepthGauge(limit), recover=True)
+    try:
+        parser.feed(markup)
+        parser.close()
+    except _TooDeepError:
+        raise LoaderError(
+            f"{document_id}: HTML nests elements more than {limit} deep "
+            "(the limit, QA_MAX_HTML_DEPTH)"
+        ) from None
+    except etree.LxmlError:
+        pass  # malformed beyond recovery: the extractors say so
 
 
 def _collect(node: Tag, lines: list[str], headings: list[tuple[int, int, str]]) -> None:
@@ -148,8 +194,9 @@ def _trafilatura(markup: str) -> tuple[str, list[str], list[tuple[int, int, str]
     return title, lines, headings
 
 
-def load(path: Path, document_id: str) -> Iterator[Document]:
+def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Document]:
     markup = decode_text(path.read_bytes(), document_id)
+    _check_depth(markup, document_id, limits.html_depth)
     title = ""
     lines: list[str] = []
     headings: list[tuple[int, int, str]] = []

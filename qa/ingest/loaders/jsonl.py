@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from qa.errors import LoaderError
+from qa.ingest.loaders.limits import LoaderLimits
 from qa.ingest.loaders.text import decode_text
 from qa.records import Document
 
@@ -19,6 +20,8 @@ def parse_record(line: str, where: str) -> Document:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise LoaderError(f"{where}: not valid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise LoaderError(f"{where}: JSON nested too deeply") from exc
     if not isinstance(record, dict):
         raise LoaderError(f"{where}: a record must be a JSON object")
     doc_id, text = record.get("id"), record.get("text")
@@ -35,7 +38,7 @@ def parse_record(line: str, where: str) -> Document:
     return Document(id=doc_id, text=text, title=title, metadata=metadata)
 
 
-def load(path: Path, document_id: str) -> Iterator[Document]:
+def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Document]:
     """Good records are kept; each bad one is logged with its line number and skipped."""
     text = decode_text(path.read_bytes(), document_id)
     seen: set[str] = set()

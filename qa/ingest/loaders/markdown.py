@@ -13,6 +13,7 @@ import bisect
 from collections.abc import Iterator
 from pathlib import Path
 
+from qa.ingest.loaders.limits import LoaderLimits
 from qa.ingest.loaders.text import decode_text, first_line_title, require_text
 from qa.ingest.structure import sections
 from qa.records import Document
@@ -96,7 +97,7 @@ def headings(text: str, blocks: list[tuple[int, int]]) -> list[tuple[int, int, s
     return found
 
 
-def load(path: Path, document_id: str) -> Iterator[Document]:
+def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Document]:
     text = require_text(decode_text(path.read_bytes(), document_id), document_id)
     blocks = code_blocks(text)
     found = headings(text, blocks)

@@ -24,6 +24,7 @@ import pypdfium2
 import pypdfium2.raw as pdfium_c
 
 from qa.errors import LoaderError
+from qa.ingest.loaders.limits import LoaderLimits
 from qa.ingest.structure import sections
 from qa.records import Document, Span
 
@@ -35,14 +36,18 @@ _MARGIN_SHARE = 0.1
 # Two tables whose left and right edges differ by less than this share of the page width
 # are taken for one table's columns.
 _ALIGN_SHARE = 0.02
+# A page drawing more objects than this is a chart or a map, not a ruled table; pdfplumber
+# spends about a third of a millisecond on each object, so its plain text stands.
+_TABLE_OBJECTS = 10_000
 
 
 @dataclass
 class _Page:
     text: str
     ruled: bool
-    """Draws lines or rectangles, so may hold a ruled table."""
+    """Draws lines or rectangles (and not too many objects), so may hold a ruled table."""
     images: bool
+    """Draws images; only looked for on a page without text, where it means a scan."""
 
 
 @dataclass
@@ -75,7 +80,23 @@ def _has(page: pypdfium2.PdfPage, kind: int) -> bool:
     return any(True for _ in page.get_objects(filter=[kind]))
 
 
-def _read_pages(path: Path, document_id: str) -> tuple[list[_Page], str]:
+def _check_size(pdf: pypdfium2.PdfDocument, document_id: str, limits: LoaderLimits) -> None:
+    """Refuse a PDF of absurdly many or absurdly large pages before reading any page."""
+    if len(pdf) > limits.pdf_pages:
+        raise LoaderError(
+            f"{document_id}: PDF has {len(pdf)} pages, over the limit of {limits.pdf_pages} "
+            "(QA_MAX_PDF_PAGES)"
+        )
+    for index in range(len(pdf)):
+        width, height = pdf.get_page_size(index)
+        if max(width, height) > limits.pdf_page_points:
+            raise LoaderError(
+                f"{document_id}: page {index + 1} is {width:.0f} x {height:.0f} pt, over the "
+                f"limit of {limits.pdf_page_points:.0f} pt a side (QA_MAX_PDF_PAGE_POINTS)"
+            )
+
+
+def _read_pages(path: Path, document_id: str, limits: LoaderLimits) -> tuple[list[_Page], str]:
     """Each page's text and what it draws, and the title from the metadata."""
     try:
         pdf = pypdfium2.PdfDocument(str(path))
@@ -84,16 +105,19 @@ def _read_pages(path: Path, document_id: str) -> tuple[list[_Page], str]:
             raise LoaderError(f"{document_id}: PDF is encrypted") from exc
         raise LoaderError(f"{document_id}: not a readable PDF ({exc})") from exc
     try:
+        _check_size(pdf, document_id, limits)
         pages: list[_Page] = []
         for index in range(len(pdf)):
             page = pdf[index]
             textpage = page.get_textpage()
             try:
+                text = _clean(textpage.get_text_bounded())
+                drawing = pdfium_c.FPDFPage_CountObjects(page.raw) > _TABLE_OBJECTS
                 pages.append(
                     _Page(
-                        _clean(textpage.get_text_bounded()),
-                        _has(page, pdfium_c.FPDF_PAGEOBJ_PATH),
-                        _has(page, pdfium_c.FPDF_PAGEOBJ_IMAGE),
+                        text,
+                        not drawing and _has(page, pdfium_c.FPDF_PAGEOBJ_PATH),
+                        not text and _has(page, pdfium_c.FPDF_PAGEOBJ_IMAGE),
                     )
                 )
             finally:
@@ -204,8 +228,8 @@ def _with_tables(path: Path, pages: list[_Page], document_id: str) -> list[str]:
     return texts
 
 
-def load(path: Path, document_id: str) -> Iterator[Document]:
-    pages, meta_title = _read_pages(path, document_id)
+def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Document]:
+    pages, meta_title = _read_pages(path, document_id, limits)
     if not pages:
         raise LoaderError(f"{document_id}: PDF has no pages")
     if not any(page.text for page in pages):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from qa.errors import LoaderError
+from qa.ingest.loaders.limits import LoaderLimits
 from qa.ingest.structure import sections
 from qa.records import Document
 
@@ -42,7 +43,7 @@ def first_line_title(text: str, fallback: str) -> str:
     return fallback
 
 
-def load(path: Path, document_id: str) -> Iterator[Document]:
+def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Document]:
     text = require_text(decode_text(path.read_bytes(), document_id), document_id)
     yield Document(
         id=document_id,

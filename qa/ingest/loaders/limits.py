@@ -1,0 +1,32 @@
+"""How much work one file may ask of a loader.
+
+A file under the upload size limit can still describe far more: a DOCX (a zip) that
+inflates a thousandfold, a PDF of a million pages or of pages a mile wide, HTML nested
+100,000 elements deep. The loaders check these before doing the work and refuse the
+file with a LoaderError naming it, the limit and the setting that raises it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qa.settings import Settings
+
+
+@dataclass(frozen=True)
+class LoaderLimits:
+    unzipped_bytes: int
+    zip_ratio: float
+    pdf_pages: int
+    pdf_page_points: float
+    html_depth: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoaderLimits:
+        return cls(
+            unzipped_bytes=settings.max_unzipped_bytes,
+            zip_ratio=settings.max_zip_ratio,
+            pdf_pages=settings.max_pdf_pages,
+            pdf_page_points=settings.max_pdf_page_points,
+            html_depth=settings.max_html_depth,
+        )
