@@ -138,7 +138,9 @@ def _ask(page: Page, question: str) -> None:
 
 def _wait_answer(page: Page, state: str) -> None:
     expect(page.locator("#answer-box")).to_have_attribute(
-        "data-state", re.compile("^(answered|not-found|error)$"), timeout=ANSWER_MS
+        "data-state",
+        re.compile("^(answered|low-confidence|not-found|error)$"),
+        timeout=ANSWER_MS,
     )
     got = page.locator("#answer-box").get_attribute("data-state")
     assert got == state, (got, page.locator("#answer-box").inner_text())
@@ -372,6 +374,27 @@ def test_hostile_text_and_odd_offsets_render_safely(page: Page) -> None:
     expect(page.locator("#ask-error")).to_be_visible()
     expect(page.locator("#ask-error")).to_contain_text("no answer within 60 s")
     expect(page.locator("#answer")).not_to_have_class(re.compile(r"\bnotfound\b"))
+
+
+def test_a_low_confidence_answer_is_marked_as_such(page: Page) -> None:
+    answer = {
+        "answer": "The fee is 12 dollars per day. [1]",
+        "found": True,
+        "citations": [_citation(1, "The fee is 12 dollars per day.", 0, 30)],
+        "language": "en",
+        "timings": {},
+        "confidence": 0.42,
+    }
+    _route_ask(page, _sse(("answer", answer)))
+    _ask(page, "What is the fee?")
+    _wait_answer(page, "low-confidence")
+    expect(page.locator("#answer .lowconfidence-label")).to_have_text("Low confidence:")
+    expect(page.locator("#answer-status")).to_contain_text("Confidence 42%")
+    _route_ask(page, _sse(("answer", {**answer, "confidence": 0.93})))
+    _ask(page, "What is the fee?")
+    _wait_answer(page, "answered")
+    expect(page.locator("#answer .lowconfidence-label")).to_have_count(0)
+    expect(page.locator("#answer-status")).to_contain_text("Confidence 93%")
 
 
 def test_phone_width_has_no_horizontal_scroll(browser: Browser, server: Server) -> None:

@@ -396,18 +396,34 @@ function citeButton(c, text, className) {
   return button;
 }
 
+/** Below this an answer is shown, but marked as one to check against its sources: the
+ * service already refuses answers under its calibrated threshold, and the band just
+ * above it is where most of the wrong answers it lets through lie. */
+const LOW_CONFIDENCE = 0.6;
+
+function confidenceNote(confidence) {
+  return typeof confidence === "number" ? ` Confidence ${Math.round(confidence * 100)}%.` : "";
+}
+
 function showAnswer(a) {
   const found = a.found === true;
+  const low = found && typeof a.confidence === "number" && a.confidence < LOW_CONFIDENCE;
   const citations = Array.isArray(a.citations) ? a.citations : [];
   const byNumber = new Map(citations.map((c) => [Number(c.n), c]));
   const text = typeof a.answer === "string" ? a.answer : "";
   const answer = $("answer");
-  $("answer-box").dataset.state = found ? "answered" : "not-found";
-  answer.className = found ? "answer" : "answer notfound";
+  $("answer-box").dataset.state = found ? (low ? "low-confidence" : "answered") : "not-found";
+  answer.className = found ? (low ? "answer lowconfidence" : "answer") : "answer notfound";
   answer.setAttribute("lang", langTag(a.language, text));
   if (found) {
-    answer.replaceChildren(...answerNodes(text, byNumber));
-    setStatus($("answer-status"), `Answered from ${plural(citations.length, "source")}. Choose a source to read its passage.`, "ok");
+    const nodes = answerNodes(text, byNumber);
+    if (low) {
+      answer.replaceChildren(el("strong", { class: "lowconfidence-label", lang: "en", text: "Low confidence:" }), " ", ...nodes);
+      setStatus($("answer-status"), `Low confidence: check the ${plural(citations.length, "source")} before relying on this answer.${confidenceNote(a.confidence)}`, "warn");
+    } else {
+      answer.replaceChildren(...nodes);
+      setStatus($("answer-status"), `Answered from ${plural(citations.length, "source")}. Choose a source to read its passage.${confidenceNote(a.confidence)}`, "ok");
+    }
   } else {
     answer.replaceChildren(el("strong", { class: "notfound-label", lang: "en", text: "Not found in the documents." }), " ", text);
     setStatus($("answer-status"), "The documents do not answer this question; nothing was guessed.", "notfound");
