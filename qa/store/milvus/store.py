@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from typing import Any
 
+from qa.catalogue.backend import open_backend
 from qa.errors import (
     CollectionBusyError,
     CollectionNotFoundError,
@@ -55,8 +55,7 @@ class MilvusStore:
         self.namespace = settings.milvus_namespace
         self.meta = f"{self.namespace}__collections"
         self._loaded: set[str] = set()
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._shared = open_backend(settings.catalogue_location)
         self._ensure_meta()
 
     # -- the table of manifests ---------------------------------------------------------
@@ -176,17 +175,20 @@ class MilvusStore:
 
     @contextmanager
     def lock(self, name: str, wait_s: float | None = None) -> Iterator[None]:
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        if not lock.acquire(timeout=-1 if wait_s is None else wait_s):
+        """The collection's writer lock, shared by every process using this catalogue
+        (an advisory lock in PostgreSQL, a file lock beside a SQLite catalogue): replicas
+        writing one collection at once would each create or drop the other's Milvus
+        collections. CollectionBusyError if it stays held for `wait_s`."""
+        held = ExitStack()
+        try:
+            held.enter_context(self._shared.lock(f"milvus-{self.namespace}-{name}", wait_s))
+        except TimeoutError:
             raise CollectionBusyError(
                 f"collection {name!r} is being written (an ingestion holds it until it "
                 f"publishes); gave up after {wait_s:g} s: retry later"
-            )
-        try:
+            ) from None
+        with held:
             yield
-        finally:
-            lock.release()
 
     def remove(self, name: str, *, wait_s: float | None = None) -> None:
         with self.lock(check_name(name), wait_s):
