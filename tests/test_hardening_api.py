@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -543,3 +544,45 @@ def test_a_skip_fails_the_run_under_ci(
     result = pytester.runpytest("-p", "tests.conftest", "test_browser.py")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*skipped under CI=true*no chromium*"])
+
+
+# ------------------------------------------------- blocking calls off the event loop
+
+
+def _slowed(target: Any, name: str, seconds: float) -> None:
+    original = getattr(target, name)
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    setattr(target, name, slow)
+
+
+@pytest.mark.parametrize(
+    ("path", "slowed"),
+    [
+        ("/v1/jobs/nope", lambda s: (s.catalogue, "job")),
+        ("/v1/models", lambda s: (s.catalogue, "collection_names")),
+        ("/v1/collections", lambda s: (s.catalogue, "collection_names")),
+        ("/v1/collections/docs", lambda s: (s.catalogue, "collection_embedder")),
+        ("/v1/collections/docs/documents", lambda s: (s.catalogue, "collection_embedder")),
+        ("/readyz", lambda s: (s.runtime.store, "names")),
+    ],
+)
+def test_a_slow_database_does_not_stall_other_requests(
+    make_app: Callable[..., App], path: str, slowed: Callable[[AppState], tuple[Any, str]]
+) -> None:
+    """The catalogue and the store are blocking calls: a route that made them on the
+    event loop would hold every other request (/healthz included) while they ran."""
+    app = make_app()
+    assert app.client.post("/v1/collections", json={"name": "docs"}).status_code == 201
+    app.state.ready.set()
+    _slowed(*slowed(app.state), 1.5)
+    slow = threading.Thread(target=lambda: app.client.get(path))
+    slow.start()
+    time.sleep(0.3)  # the slow request is inside its database call by now
+    started = time.monotonic()
+    assert app.client.get("/healthz").status_code == 200
+    assert time.monotonic() - started < 0.8, f"{path} held the event loop"
+    slow.join(10)

@@ -1,3 +1,6 @@
+"""Collections. Listing, creating and describing them are catalogue and store calls:
+plain `def` routes, which FastAPI runs in its thread pool instead of on the event loop."""
+
 from __future__ import annotations
 
 import contextlib
@@ -33,13 +36,13 @@ def describe(state: AppState, name: str) -> CollectionOut:
 
 
 @router.get("", summary="Collections the key may read.")
-async def list_collections(state: StateDep, key: KeyDep) -> CollectionsOut:
+def list_collections(state: StateDep, key: KeyDep) -> CollectionsOut:
     names = visible(key, state.collection_names())
     return CollectionsOut(collections=[describe(state, n) for n in names])
 
 
 @router.post("", status_code=201, summary="Create an empty collection.")
-async def create_collection(
+def create_collection(
     body: CollectionBody, state: StateDep, key: KeyDep, response: Response
 ) -> CollectionOut:
     name = check_name(body.name)
@@ -53,7 +56,7 @@ async def create_collection(
 
 
 @router.get("/{collection}", summary="One collection's size and embedder.")
-async def get_collection(collection: str, state: StateDep, key: KeyDep) -> CollectionOut:
+def get_collection(collection: str, state: StateDep, key: KeyDep) -> CollectionOut:
     authorize(key, collection, "reader")
     state.has_documents(collection)
     return describe(state, collection)
