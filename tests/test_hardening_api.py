@@ -568,6 +568,7 @@ def _slowed(target: Any, name: str, seconds: float) -> None:
         ("/v1/collections/docs", lambda s: (s.catalogue, "collection_embedder")),
         ("/v1/collections/docs/documents", lambda s: (s.catalogue, "collection_embedder")),
         ("/readyz", lambda s: (s.runtime.store, "names")),
+        ("/metrics", lambda s: (s.runtime.store, "names")),
     ],
 )
 def test_a_slow_database_does_not_stall_other_requests(
