@@ -86,7 +86,6 @@ def _env() -> dict[str, str]:
 class Server:
     base: str
     index_dir: Path
-    log: Path
 
 
 def _wait_for_job(client: httpx.Client, job: dict[str, Any]) -> None:
@@ -111,7 +110,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             job = client.post(f"/v1/collections/{SEEDED}/documents", json={"records": SEED_RECORDS})
             assert job.status_code == 202, job.text
             _wait_for_job(client, job.json())
-        yield Server(base, index_dir, log)
+        yield Server(base, index_dir)
 
 
 def _create_key(server: Server, collections: str, role: str) -> str:
