@@ -9,14 +9,17 @@ outlives the request that made it, and a restarted server reports what it lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from qa.catalogue import Catalogue, Job, JobStatus
-from qa.errors import ConflictError, QAError
+from qa.errors import ConflictError, PayloadTooLargeError, QAError
 from qa.runtime import Runtime
 from qa.store.backend import Guard
 
@@ -42,9 +45,27 @@ class JobWorker:
     def start(self) -> None:
         lost = self.catalogue.fail_interrupted_jobs()
         if lost:
-            log.warning("%d ingestion job(s) were interrupted by the last shutdown", lost)
+            log.warning("%d ingestion job(s) were interrupted by the last shutdown", len(lost))
+        for spool in lost:
+            shutil.rmtree(spool, ignore_errors=True)
         self._thread = threading.Thread(target=self._loop, name="ingest-worker", daemon=True)
         self._thread.start()
+
+    def enqueue(
+        self, collection: str, spool: Path, files: Sequence[str], key_id: str | None
+    ) -> Job:
+        """Queue a spooled upload, unless the spool (this upload included) then holds more
+        than `spool_max_bytes`: uploads queued behind a long ingestion must not fill the
+        disk. Every upload's folder counts, finished or still arriving."""
+        limit = self.runtime.settings.spool_max_bytes
+        held = _bytes_under(spool.parent)
+        if held > limit:
+            raise PayloadTooLargeError(
+                f"the upload queue is full: queued uploads and this one hold {held} bytes, "
+                f"over the limit of {limit} (QA_SPOOL_MAX_BYTES); retry once queued jobs "
+                "have run"
+            )
+        return self.catalogue.create_job(collection, spool, files, key_id)
 
     def notify(self) -> None:
         self._wake.set()
@@ -162,3 +183,13 @@ class JobWorker:
             len(report.unchanged),
             len(report.errors),
         )
+
+
+def _bytes_under(root: Path) -> int:
+    """Files vanish while they are counted (a finished job's spool): those count nothing."""
+    total = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(os.path.join(folder, name)).st_size
+    return total

@@ -261,6 +261,13 @@ class Settings(BaseSettings):
         "with Retry-After: the wait holds a thread of the pool that every request's key "
         "check also needs.",
     )
+    spool_max_bytes: int = Field(
+        default=2_000_000_000,
+        ge=1,
+        description="Most bytes that uploads waiting for their ingestion job may hold on disk "
+        "(INDEX_DIR/.spool); an upload that would pass it is refused with 413 until queued "
+        "jobs have run.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -110,7 +110,7 @@ def test_jobs_are_claimed_once_in_order_by_their_owner(
     progress = theirs.job(first.id)
     assert progress is not None and (progress.done, progress.total) == (3, 10)
     # A restart of owner a fails a's running job, not b's.
-    assert mine.fail_interrupted_jobs() == 1
+    assert mine.fail_interrupted_jobs() == [str(tmp_path)]
     failed = mine.job(first.id)
     assert failed is not None and failed.status == "failed"
     still = mine.job(foreign.id)

@@ -9,6 +9,7 @@ the job's life, not retrieval quality."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,12 +27,14 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.api.state import AppState
+from qa.catalogue import Catalogue
 from qa.catalogue.backend import open_backend
 from qa.errors import CollectionNotFoundError, ConflictError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.records import Document
 from qa.settings import Settings
+from qa.store.faiss.generations import CURRENT
 from qa.store.faiss.store import FaissStore
 from tests.conftest import ROOT, HashingEmbedder
 
@@ -346,3 +349,66 @@ def test_two_processes_writing_one_milvus_collection_take_turns_and_lose_nothing
     )  # fmt: skip
     assert sorted(stored["ids"]) == [f"{me}-{n}" for me in ("first", "second") for n in range(5)]
     assert (stored["documents"], stored["generation"]) == (10, 2)
+
+
+# -- low: durable renames, spools cleaned up and bounded ---------------------------------
+
+
+def test_the_generation_rename_is_fsynced_before_current_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.store.faiss import generations
+
+    events: list[tuple[str, str]] = []
+    rename, replace, fsync_dir = os.rename, os.replace, generations.fsync_dir
+
+    def recorded(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            events.append((name, Path(args[-1] if name != "fsync_dir" else args[0]).name))
+            return call(*args)
+
+        return run
+
+    monkeypatch.setattr(os, "rename", recorded("rename", rename))
+    monkeypatch.setattr(os, "replace", recorded("replace", replace))
+    monkeypatch.setattr(generations, "fsync_dir", recorded("fsync_dir", fsync_dir))
+    ingestor = Ingestor(FaissStore(tmp_path / "idx"), HashingEmbedder(), ChunkerConfig(64, 8),
+                        max_file_bytes=10**6)  # fmt: skip
+    ingestor.run_documents([Document("a", TEXT)], "c", IngestReport("c"), progress=False)
+    renamed = events.index(("rename", "g000001"))
+    swapped = events.index(("replace", CURRENT))
+    assert ("fsync_dir", "c") in events[renamed:swapped], events
+
+
+def test_a_restart_removes_the_spool_of_the_jobs_it_fails(
+    make_api: Callable[..., Api], tmp_path: Path
+) -> None:
+    settings = Settings(index_dir=tmp_path / "idx")
+    catalogue = Catalogue(settings.catalogue_location, owner=settings.instance_name)
+    spool = settings.index_dir / ".spool" / "upload-1"
+    spool.mkdir(parents=True)
+    (spool / "a.txt").write_text(TEXT)
+    job = catalogue.create_job("docs", spool, ["a.txt"], None)
+    claimed = catalogue.claim_next_job()
+    assert claimed is not None and claimed.id == job.id  # running when the server died
+    api = make_api()
+    assert api.wait(job.id)["errors"] == ["interrupted: the server stopped before the job finished"]
+    assert not spool.exists()
+
+
+def test_uploads_queued_beyond_the_spool_quota_get_413(make_api: Callable[..., Api]) -> None:
+    records = [{"id": f"r{n}", "text": TEXT} for n in range(4)]
+    api = make_api(spool_max_bytes=600)
+    api.create()
+    started, release = hold_jobs_before_ingest(api)
+    first = api.upload(records)  # 508 bytes, kept in the spool while its job is held
+    assert started.wait(30)
+    response = api.client.post("/v1/collections/docs/documents", json={"records": records})
+    assert response.status_code == 413, response.text
+    detail = response.json()["detail"]
+    assert "upload queue is full" in detail and "over the limit of 600" in detail
+    spool = api.settings.index_dir / ".spool"
+    assert len(list(spool.iterdir())) == 1, "the refused upload's files are gone"
+    release.set()
+    assert api.wait(first)["status"] == "done"
+    assert api.wait(api.upload(records[:1]))["status"] == "done", "room again once it ran"

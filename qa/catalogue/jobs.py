@@ -162,14 +162,15 @@ class JobQueue(Tables):
             row = db.execute("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued'").fetchone()
             return int(row["n"])
 
-    def fail_interrupted_jobs(self) -> int:
+    def fail_interrupted_jobs(self) -> list[str]:
         """This owner's jobs left running when it stopped: their work was never published.
-        Other replicas' running jobs are theirs to report."""
+        Other replicas' running jobs are theirs to report. Returns the failed jobs'
+        spool folders, which nothing will read any more."""
         with self._db() as db:
-            cursor = db.execute(
+            rows = db.execute(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, "
                 "errors = '[\"interrupted: the server stopped before the job finished\"]' "
-                "WHERE status = 'running' AND owner = ?",
+                "WHERE status = 'running' AND owner = ? RETURNING spool",
                 (now(), self.owner),
-            )
-            return cursor.rowcount
+            ).fetchall()
+            return [row["spool"] for row in rows]

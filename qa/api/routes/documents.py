@@ -159,7 +159,7 @@ async def upload(
                 f"content type {content_type or 'none'!r}: send multipart/form-data files "
                 "or application/json records"
             )
-        job = state.catalogue.create_job(collection, spool, files, key.id if key else None)
+        job = state.worker.enqueue(collection, spool, files, key.id if key else None)
     except BaseException:
         # No job will ever own these files: remove them now or they stay for good.
         shutil.rmtree(spool, ignore_errors=True)

@@ -83,8 +83,8 @@ def collect_garbage(root: Path, live: Path, keep: int) -> None:
 
 def install(root: Path, work: Path, number: int, files: Iterable[str]) -> Path:
     """Make a finished work folder generation `number` and the live one: its files and
-    folders are fsynced (the deepest first), it is renamed into place, and only then
-    is `CURRENT` swapped."""
+    folders are fsynced (the deepest first), it is renamed into place and the rename
+    fsynced, and only then is `CURRENT` swapped."""
     paths = [work / file for file in files]
     for path in paths:
         fsync_file(path)
@@ -92,6 +92,9 @@ def install(root: Path, work: Path, number: int, files: Iterable[str]) -> Path:
         fsync_dir(folder)
     final = root / folder_name(number)
     os.rename(work, final)
+    # The rename is durable before CURRENT names it: else a power cut could leave CURRENT
+    # naming a folder the file system never recorded.
+    fsync_dir(root)
     pointer = root / f".tmp-{CURRENT}"
     pointer.write_text(final.name + "\n")
     fsync_file(pointer)
