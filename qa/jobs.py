@@ -1,7 +1,8 @@
 """Background ingestion: uploads are spooled to disk and recorded as queued jobs in the
 catalogue; a worker thread claims them one at a time (embedding saturates the CPU, so
-two at once would only each take twice as long), ingests, records progress and the
-outcome per file, and removes the spool.
+two at once would only each take twice as long), has a child process parse the files
+under resource limits (qa.ingest.sandbox), ingests what it read, records progress and
+the outcome per file, and removes the spool.
 
 The job table lives in the catalogue rather than in memory so that a job's status
 outlives the request that made it, and a restarted server reports what it lost.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from qa.catalogue import Catalogue, Job, JobStatus
 from qa.errors import ConflictError, PayloadTooLargeError, QAError
+from qa.ingest.sandbox import IsolatedReader, ParseLimits
 from qa.runtime import Runtime
 from qa.store.backend import Guard
 
@@ -141,14 +143,16 @@ class JobWorker:
                 self.catalogue.job_progress(job.id, done, total)
 
         try:
-            report = self.runtime.ingest(
-                [spool],
-                job.collection,
-                embedder=requested,
-                progress=False,
-                on_progress=progress,
-                guard=self._still_there(job.collection),
-            )
+            with IsolatedReader(ParseLimits.from_settings(self.runtime.settings)) as read_file:
+                report = self.runtime.ingest(
+                    [spool],
+                    job.collection,
+                    embedder=requested,
+                    progress=False,
+                    on_progress=progress,
+                    guard=self._still_there(job.collection),
+                    read_file=read_file,
+                )
         except QAError as exc:
             error = exc.detail if exc.status < 500 else INTERNAL_ERROR
             self.catalogue.finish_job(job.id, "failed", [error], {})

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qa.errors import IndexMismatchError
+from qa.ingest import loaders
 from qa.ingest.chunking import ChunkerConfig
-from qa.ingest.pipeline import Ingestor, IngestReport, Progress
+from qa.ingest.pipeline import FileReader, Ingestor, IngestReport, Progress
 from qa.models.protocols import Embedder, Generator
 from qa.models.registry import embedder_folder, load_embedder, load_generator
 from qa.models.reranker import CrossEncoderReranker, Reranker
@@ -170,6 +171,7 @@ class Runtime:
         embedder: str | None,
         on_progress: Progress | None = None,
         guard: Guard | None = None,
+        read_file: FileReader = loaders.load,
     ) -> Ingestor:
         """The embedder loads only once a document needs embedding; a request for another
         embedder than the collection's is refused at once all the same."""
@@ -186,6 +188,7 @@ class Runtime:
             max_file_bytes=self.settings.max_file_bytes,
             on_progress=on_progress,
             guard=guard,
+            read_file=read_file,
         )
 
     def ingest(
@@ -198,8 +201,9 @@ class Runtime:
         progress: bool = True,
         on_progress: Progress | None = None,
         guard: Guard | None = None,
+        read_file: FileReader = loaders.load,
     ) -> IngestReport:
-        return self._ingestor(collection, embedder, on_progress, guard).run(
+        return self._ingestor(collection, embedder, on_progress, guard, read_file).run(
             paths, collection, sync=sync, progress=progress
         )
 

@@ -253,21 +253,16 @@ class Settings(BaseSettings):
         "everything. JSON in the environment: QA_ALLOWED_HOSTS='[\"qa.local\"]'.",
     )
 
-    delete_wait_s: float = Field(
-        default=3.0,
-        gt=0,
-        description="How long a DELETE of a collection or document waits for the collection's "
-        "writer lock, which an ingestion holds until it publishes, before answering 503 "
-        "with Retry-After: the wait holds a thread of the pool that every request's key "
-        "check also needs.",
-    )
-    spool_max_bytes: int = Field(
-        default=2_000_000_000,
-        ge=1,
-        description="Most bytes that uploads waiting for their ingestion job may hold on disk "
-        "(INDEX_DIR/.spool); an upload that would pass it is refused with 413 until queued "
-        "jobs have run.",
-    )
+    delete_wait_s: float = Field(default=3.0, gt=0)
+    """Seconds a DELETE waits for the collection's writer lock, then 503 with Retry-After."""
+    spool_max_bytes: int = Field(default=2_000_000_000, ge=1)
+    """Bytes queued uploads may hold in INDEX_DIR/.spool; an upload past it gets 413."""
+    parse_cpu_s: int = Field(default=120, ge=1)
+    """CPU seconds an uploaded file may take to parse (RLIMIT_CPU of the parsing child)."""
+    parse_wall_s: float = Field(default=300.0, gt=0)
+    """Seconds an uploaded file may take to parse, CPU spent or not."""
+    parse_memory_mb: int = Field(default=2048, ge=128)
+    """Address space of the child parsing uploads (RLIMIT_AS, MiB; its libraries take 90)."""
 
     @classmethod
     def settings_customise_sources(

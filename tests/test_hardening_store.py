@@ -30,12 +30,14 @@ from qa.api.state import AppState
 from qa.catalogue import Catalogue
 from qa.catalogue.backend import open_backend
 from qa.errors import CollectionNotFoundError, ConflictError
+from qa.ingest import loaders
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.records import Document
 from qa.settings import Settings
 from qa.store.faiss.generations import CURRENT
 from qa.store.faiss.store import FaissStore
+from tests import hostile_loaders
 from tests.conftest import ROOT, HashingEmbedder
 
 TEXT = "The rental bond is four weeks of rent, lodged with the tenancy authority."
@@ -412,3 +414,61 @@ def test_uploads_queued_beyond_the_spool_quota_get_413(make_api: Callable[..., A
     release.set()
     assert api.wait(first)["status"] == "done"
     assert api.wait(api.upload(records[:1]))["status"] == "done", "room again once it ran"
+
+
+# -- files parsed in a child process under limits ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loader", "settings", "error"),
+    [
+        (
+            hostile_loaders.backtrack,
+            {"parse_cpu_s": 1},
+            "trap.hostile: reading it used more than 1 s of CPU time (QA_PARSE_CPU_S)",
+        ),
+        (
+            hostile_loaders.stall,
+            {"parse_wall_s": 1.0},
+            "trap.hostile: reading it took longer than 1 s (QA_PARSE_WALL_S)",
+        ),
+        (
+            hostile_loaders.hoard,
+            {"parse_memory_mb": 256},
+            "trap.hostile: reading it needs more than the 256 MB a file may use "
+            "(QA_PARSE_MEMORY_MB)",
+        ),
+    ],
+    ids=["cpu", "wall", "memory"],
+)
+def test_a_file_over_a_parsing_limit_fails_alone_and_the_server_keeps_answering(
+    make_api: Callable[..., Api],
+    monkeypatch: pytest.MonkeyPatch,
+    loader: loaders.Loader,
+    settings: dict[str, Any],
+    error: str,
+) -> None:
+    monkeypatch.setitem(loaders.LOADERS, ".hostile", loader)
+    api = make_api(**settings)
+    api.create()
+    response = api.client.post(
+        "/v1/collections/docs/documents",
+        files=[
+            ("files", ("trap.hostile", b"anything", "application/octet-stream")),
+            ("files", ("notice.txt", TEXT.encode(), "text/plain")),
+        ],
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    slowest, deadline = 0.0, time.monotonic() + 60
+    while api.client.get(f"/v1/jobs/{job_id}").json()["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the job never finished"
+        started = time.monotonic()
+        assert api.client.get("/healthz").status_code == 200
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.05)
+    job = api.wait(job_id)
+    assert job["status"] == "done" and job["errors"] == [error], job
+    assert job["result"]["added"] == ["notice.txt"], "the next file was read in a new child"
+    assert job["result"]["failed"] == ["trap.hostile"]
+    assert slowest < 1.0, f"/healthz took {slowest:.2f} s while the file was read"

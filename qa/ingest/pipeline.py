@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from tqdm import tqdm
 
@@ -72,6 +73,14 @@ def chunker_for(embedder: Embedder, config: ChunkerConfig) -> Chunker:
     return Chunker(ChunkerConfig(budget, overlap), embedder.count_tokens)
 
 
+class FileReader(Protocol):
+    """The documents in one file, as `qa.ingest.loaders.load` reads them: a LoaderError
+    naming the file on any problem. Jobs read uploads in a child process instead
+    (qa.ingest.sandbox)."""
+
+    def __call__(self, path: Path, document_id: str, *, max_bytes: int) -> Iterable[Document]: ...
+
+
 EmbedderChoice = Callable[[Sequence[Document]], Embedder]
 Progress = Callable[[int, int], None]
 """Called with (chunks embedded, chunks to embed) as an ingestion goes."""
@@ -93,9 +102,11 @@ class Ingestor:
         batch_size: int = 256,
         on_progress: Progress | None = None,
         guard: Guard | None = None,
+        read_file: FileReader = loaders.load,
     ) -> None:
         self.store = store
         self.guard = guard
+        self.read_file = read_file
         self._given = None if callable(embedder) else embedder
         self._choice = embedder if callable(embedder) else (lambda _docs: embedder)
         self._chunker_config = chunker
@@ -114,7 +125,7 @@ class Ingestor:
                 report.skipped.append(document_id)
                 continue
             try:
-                for doc in loaders.load(file, document_id, max_bytes=self.max_file_bytes):
+                for doc in self.read_file(file, document_id, max_bytes=self.max_file_bytes):
                     if doc.id in documents:
                         report.errors.append(f"{doc.id}: duplicate document id, kept the first")
                         continue
