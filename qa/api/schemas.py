@@ -188,7 +188,7 @@ _PROBLEM_STATUSES: dict[int, str] = {
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """A `responses=` mapping that declares these statuses as problem+json in the OpenAPI
-    document: without it a client, or the schema fuzzer (tests/test_schema_fuzz.py),
+    document: without it a client, or the schema fuzzer (tests/e2e/test_schema_fuzz.py),
     cannot tell a refusal the API means from a breach of its contract."""
     content = {"application/problem+json": {"schema": ProblemOut.model_json_schema()}}
     return {
