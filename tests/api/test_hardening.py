@@ -32,8 +32,8 @@ from qa.client import Client, QAClientError
 from qa.errors import CatalogueUnavailableError, IndexCorruptError
 from qa.records import Answer, Citation
 from qa.settings import Settings
-from tests.conftest import HashingEmbedder
 from tests.api.test_openai import ThreadServer
+from tests.conftest import HashingEmbedder
 
 BOND = "The rental bond is four weeks of rent, lodged with the tenancy authority."
 TABLETS = "Take two paracetamol tablets every six hours with a glass of water."

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from qa.api.app import create_app
 from qa.client import Client, QAClientError
 from qa.settings import Settings
-from tests.conftest import CORPUS, HashingEmbedder, qa_serve
 from tests.api.test_openai import DRAFT, GROUNDED, QUOTE, ScriptedPipeline, ThreadServer
+from tests.conftest import CORPUS, HashingEmbedder, qa_serve
 
 MUSEUM = "The Harbour Museum opens at 10 am and closes at 5 pm, every day but Monday."
 FERRY = "The ferry to Gull Island leaves the pier every 40 minutes from 7 am."
