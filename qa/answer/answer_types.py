@@ -59,6 +59,10 @@ def expected_type(question: str) -> AnswerType:
 
 
 _ZH_NUM = r"[0-9０-９零〇一二两三四五六七八九十百千万亿半]+"
+# A numeral is matched from its first character only: tried from every character of a
+# long run, each attempt scanning to its end, the patterns took quadratic time.
+_ZH_NUM_START = r"(?<![0-9０-９零〇一二两三四五六七八九十百千万亿半])"
+_EN_NUM_START = r"(?!(?<=[0-9][.,])[0-9])"
 _EN_NUM = (
     r"(?:\d+(?:[.,]\d+)*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
     r"fifteen|twenty|thirty|forty|fifty|sixty|hundred|thousand|million|billion|a few|several)"
@@ -71,8 +75,9 @@ _MONTHS = (
 )
 _SPANS: dict[AnswerType, re.Pattern[str]] = {
     "duration": re.compile(
-        rf"\b{_EN_NUM}(?:[\s-]+(?:and a half|to|or|-)\s*{_EN_NUM})?[\s-]+{_UNITS_EN}\b"
-        rf"|(?<![0-9])(?:[0-9]{{1,3}}|[零〇一二两三四五六七八九十百千万半]+)"
+        rf"\b{_EN_NUM_START}{_EN_NUM}(?:[\s-]+(?:and a half|to|or|-)\s*{_EN_NUM})?"
+        rf"[\s-]+{_UNITS_EN}\b"
+        rf"|(?<![0-9])(?:[0-9]{{1,3}}|{_ZH_NUM_START}[零〇一二两三四五六七八九十百千万半]+)"
         rf"(?:[至到\-~]{_ZH_NUM})?{_UNITS_ZH}",
         re.IGNORECASE,
     ),
@@ -84,7 +89,8 @@ _SPANS: dict[AnswerType, re.Pattern[str]] = {
     "date": re.compile(
         rf"\b(?:\d{{1,2}}\s+{_MONTHS}(?:\s+\d{{4}})?|{_MONTHS}\s+\d{{1,2}}(?:,\s*\d{{4}})?"
         rf"|{_MONTHS}\s+\d{{4}}|(?:1[0-9]|20)\d\d(?:s)?)\b"
-        rf"|{_ZH_NUM}年(?:{_ZH_NUM}月)?(?:{_ZH_NUM}[日号])?|{_ZH_NUM}月{_ZH_NUM}[日号]"
+        rf"|{_ZH_NUM_START}{_ZH_NUM}年(?:{_ZH_NUM}月)?(?:{_ZH_NUM}[日号])?"
+        rf"|{_ZH_NUM_START}{_ZH_NUM}月{_ZH_NUM}[日号]"
         r"|(?:公元前?|清朝|明朝|唐朝|宋朝)\S{0,4}",
     ),
     "person": re.compile(
