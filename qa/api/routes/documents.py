@@ -110,6 +110,12 @@ async def _save_files(request: Request, state: AppState, spool: Path) -> list[st
         await form.close()
 
 
+def duplicate_ids(ids: list[str]) -> list[str]:
+    """The ids given more than once, sorted; counted in one pass (`ids.count` for each id
+    took minutes for 300,000 records, with the event loop frozen)."""
+    return sorted(i for i, n in Counter(ids).items() if n > 1)
+
+
 def _save_records(body: bytes, spool: Path) -> list[str]:
     try:
         records = RecordsBody.model_validate_json(body)
@@ -125,7 +131,7 @@ def _save_records(body: bytes, spool: Path) -> list[str]:
         if not record.text.strip():
             raise InvalidInputError(f"records.{n}.text: must not be blank")
     ids = [r.id for r in records.records]
-    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
+    duplicates = duplicate_ids(ids)
     if duplicates:
         raise InvalidInputError(f"records: duplicate id(s) {duplicates[:5]}")
     with (spool / RECORDS_FILE).open("w", encoding="utf-8") as out:

@@ -22,6 +22,8 @@ def parse_record(line: str, where: str) -> Document:
         raise LoaderError(f"{where}: not valid JSON ({exc.msg})") from exc
     except RecursionError as exc:
         raise LoaderError(f"{where}: JSON nested too deeply") from exc
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise LoaderError(f"{where}: unreadable JSON ({exc})") from exc
     if not isinstance(record, dict):
         raise LoaderError(f"{where}: a record must be a JSON object")
     doc_id, text = record.get("id"), record.get("text")
