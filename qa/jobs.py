@@ -40,6 +40,7 @@ class JobWorker:
         self.runtime = runtime
         self.catalogue = catalogue
         self.poll_s = poll_s
+        self.reader = IsolatedReader(ParseLimits.from_settings(runtime.settings))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,6 +78,7 @@ class JobWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.reader.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -143,16 +145,15 @@ class JobWorker:
                 self.catalogue.job_progress(job.id, done, total)
 
         try:
-            with IsolatedReader(ParseLimits.from_settings(self.runtime.settings)) as read_file:
-                report = self.runtime.ingest(
-                    [spool],
-                    job.collection,
-                    embedder=requested,
-                    progress=False,
-                    on_progress=progress,
-                    guard=self._still_there(job.collection),
-                    read_file=read_file,
-                )
+            report = self.runtime.ingest(
+                [spool],
+                job.collection,
+                embedder=requested,
+                progress=False,
+                on_progress=progress,
+                guard=self._still_there(job.collection),
+                read_file=self.reader,
+            )
         except QAError as exc:
             error = exc.detail if exc.status < 500 else INTERNAL_ERROR
             self.catalogue.finish_job(job.id, "failed", [error], {})

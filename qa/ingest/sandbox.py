@@ -3,27 +3,29 @@
 The loaders are the part of ingestion that reads hostile input: a crafted file can make
 a parser spin (a regular expression backtracking inside C, holding the GIL) or allocate
 without end (a decompression bomb). In the API process one such file stalls every
-request or takes the process down. So an ingestion job parses its files in a child
-process, one file at a time, with
+request or takes the process down. So the ingestion worker has its files parsed by a
+child process (`python -m qa.ingest.sandbox`), one file at a time, under
 
 - an address-space limit (RLIMIT_AS, `parse_memory_mb`): an allocation past it fails
   in the child, as a MemoryError or by ending the child, never in the server;
-- a CPU-time limit per file (RLIMIT_CPU, `parse_cpu_s`): the kernel ends the child with
-  SIGXCPU, wherever it is spinning;
+- a CPU-time limit per file (RLIMIT_CPU, `parse_cpu_s`, moved up before each file by
+  what the child already spent): the kernel ends the child with SIGXCPU, wherever it
+  is spinning;
 - a wall-clock limit per file (`parse_wall_s`): the parent kills a child that neither
   finishes nor spends CPU.
 
 A file over a limit fails with a LoaderError naming the file, the limit and its setting;
-the job goes on with its next file in a new child. Children are forked from
-multiprocessing's fork server, which imports the loaders once for the whole process: a
-job's child starts in milliseconds rather than the 0.7 s of a fresh interpreter
-importing the parsing libraries. One child reads all of a job's files, its CPU limit
-moved up by what it already spent before each one.
+the next file gets a new child. The child is otherwise kept for the next files and jobs
+(starting one, a Python interpreter importing the parsing libraries, takes about 0.4 s),
+and replaced once its address space passes half the limit, so that what earlier files
+left in its heap never counts against a later one. It is a fresh interpreter rather than
+a multiprocessing child: those re-run the host program's main script, which `qa serve`
+guards but an embedding program need not.
 
 The child parses with the API process's loader table, `qa.ingest.loaders.LOADERS`, which
-it receives (each loader by reference) when it starts: what the upload route accepts is
-what the child reads, including a format registered in that table at run time (the
-tests register deliberately hostile ones there).
+it receives (each loader by reference, with the parent's `sys.path`) when it starts: what
+the upload route accepts is what the child reads, including a format registered in that
+table at run time (the tests register deliberately hostile ones there).
 
 Only parsing runs in the child: chunking, embedding and the store's writes work on the
 Documents it returns, in the API process. `qa ingest` parses in its own process, as an
@@ -35,14 +37,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import multiprocessing
+import os
 import resource
 import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from types import TracebackType
 
 from qa.errors import LoaderError, QAError
 from qa.ingest import loaders
@@ -52,9 +54,6 @@ from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-# Imported once by the fork server, before it forks any child.
-_CONTEXT.set_forkserver_preload(["qa.ingest.loaders"])
 _STOP_S = 5.0
 
 
@@ -75,32 +74,28 @@ class ParseLimits:
         )
 
 
+@dataclass
+class _Child:
+    process: subprocess.Popen[bytes]
+    requests: Connection
+    replies: Connection
+
+
 class IsolatedReader:
-    """Reads one job's files in a child process: a `FileReader` for the Ingestor. Close
-    it (or use it as a context manager) to end the child."""
+    """A `FileReader` for the Ingestor that parses in a child process. Used by one
+    thread at a time (the ingestion worker); `close` ends the child."""
 
     def __init__(self, limits: ParseLimits) -> None:
         self.limits = limits
-        self._child: tuple[BaseProcess, Connection] | None = None
-
-    def __enter__(self) -> IsolatedReader:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._child: _Child | None = None
 
     def __call__(self, path: Path, document_id: str, *, max_bytes: int) -> list[Document]:
-        process, conn = self._running()
+        child = self._running()
         try:
-            conn.send((path, document_id, max_bytes, self.limits.files, self.limits.cpu_s))
-            answered = conn.poll(self.limits.wall_s)
+            child.requests.send((path, document_id, max_bytes, self.limits.files))
+            answered = child.replies.poll(self.limits.wall_s)
         except OSError:
-            answered = True  # it died: the reply below is the EOF
+            answered = True  # it died: the reply below is the end of the pipe
         if not answered:
             self.close(kill=True)
             raise LoaderError(
@@ -108,10 +103,12 @@ class IsolatedReader:
                 "(QA_PARSE_WALL_S)"
             )
         try:
-            kind, value = conn.recv()
+            kind, value, address_space = child.replies.recv()
         except (EOFError, OSError):
             self.close(kill=True)
-            raise LoaderError(self._ended(document_id, process.exitcode)) from None
+            raise LoaderError(self._ended(document_id, child.process.returncode)) from None
+        if address_space > (self.limits.memory_mb << 20) // 2:
+            self.close()
         if kind == "memory":
             raise LoaderError(
                 f"{document_id}: reading it needs more than the {self.limits.memory_mb} MB "
@@ -127,29 +124,33 @@ class IsolatedReader:
     def close(self, *, kill: bool = False) -> None:
         if self._child is None:
             return
-        process, conn = self._child
-        self._child = None
+        child, self._child = self._child, None
         if not kill:
             with contextlib.suppress(OSError):  # already gone
-                conn.send(None)
-            process.join(_STOP_S)
-        if process.is_alive():
-            process.kill()
-        process.join()
-        conn.close()
+                child.requests.send(None)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(_STOP_S)
+        if child.process.poll() is None:
+            child.process.kill()
+        child.process.wait()
+        child.requests.close()
+        child.replies.close()
 
-    def _running(self) -> tuple[BaseProcess, Connection]:
+    def _running(self) -> _Child:
         if self._child is None:
-            ours, theirs = _CONTEXT.Pipe()
-            process = _CONTEXT.Process(
-                target=_serve,
-                args=(theirs, dict(loaders.LOADERS), self.limits.memory_mb << 20),
-                name="qa-parse",
-                daemon=True,
-            )
-            process.start()
-            theirs.close()
-            self._child = (process, ours)
+            their_requests, our_requests = os.pipe()
+            our_replies, their_replies = os.pipe()
+            process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(their_requests), str(their_replies),
+                 str(self.limits.memory_mb << 20), str(self.limits.cpu_s)],
+                pass_fds=(their_requests, their_replies),
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            os.close(their_requests)
+            os.close(their_replies)
+            requests = Connection(our_requests, readable=False)
+            requests.send((sys.path, dict(loaders.LOADERS)))
+            self._child = _Child(process, requests, Connection(our_replies, writable=False))
         return self._child
 
     def _ended(self, document_id: str, code: int | None) -> str:
@@ -166,24 +167,49 @@ class IsolatedReader:
         )
 
 
-def _serve(conn: Connection, table: dict[str, loaders.Loader], memory_bytes: int) -> None:
-    """The child: limits itself, then reads files until told to stop."""
+def _address_space() -> int:
+    """This process's virtual memory size in bytes: what RLIMIT_AS bounds."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _serve(requests: Connection, replies: Connection, memory_bytes: int, cpu_s: int) -> None:
+    """The child: takes the parent's loader table, limits itself, then reads files until
+    told to stop (or the parent is gone)."""
+    path_list, table = requests.recv()
+    sys.path[:] = path_list
     loaders.LOADERS.update(table)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    while (request := conn.recv()) is not None:
-        path, document_id, max_bytes, limits, cpu_s = request
+    while True:
+        try:
+            request = requests.recv()
+        except EOFError:
+            return  # the parent is gone
+        if request is None:
+            return
+        path, document_id, max_bytes, limits = request
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_s
         if cpu_hard != resource.RLIM_INFINITY:
             cpu = min(cpu, cpu_hard)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu_hard))
+        reply: tuple[str, object]
         try:
             documents = list(loaders.load(path, document_id, max_bytes=max_bytes, limits=limits))
+            reply = ("ok", documents)
         except LoaderError as exc:
-            conn.send(("memory" if isinstance(exc.__cause__, MemoryError) else "error", exc.detail))
+            reply = ("memory" if isinstance(exc.__cause__, MemoryError) else "error", exc.detail)
         except QAError as exc:
-            conn.send(("raise", exc))  # as it would have left loaders.load in the parent
-        else:
-            conn.send(("ok", documents))
+            reply = ("raise", exc)  # as it would have left loaders.load in the parent
+        replies.send((*reply, _address_space()))
+
+
+if __name__ == "__main__":
+    _serve(
+        Connection(int(sys.argv[1]), writable=False),
+        Connection(int(sys.argv[2]), readable=False),
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+    )
