@@ -27,6 +27,7 @@ import random
 import sys
 import time
 import traceback
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "fuzz_loaders.json")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the loaders' notes on each skipped record or table
+    warnings.simplefilter("ignore")  # and the parsers' on markup they find odd
 
     seeds = random.Random(args.seed)
     share = args.seconds / len(args.formats)
