@@ -3,7 +3,7 @@
     .venv/bin/python scripts/fuzz_loaders.py [--seconds 600] [--formats txt md html pdf
         docx jsonl text] [--cap 10] [--seed N]
 
-The same properties and Hypothesis generators as tests/test_hostile_documents.py (whose
+The same properties and Hypothesis generators as tests/ingest/test_hostile_documents.py (whose
 short, fixed run is part of `make test`), run at random for longer: each format gets an
 equal share of --seconds, in batches of examples with a fresh random seed each (or
 seeds derived from --seed, to repeat a run). The property, for each generated file: the
@@ -11,7 +11,7 @@ loader returns Documents or refuses it with a LoaderError, within --cap seconds;
 `text`, the structure detector and the chunker take it within the cap and cut exact
 slices of it. Generators: long runs of blanks, dots, digits, backticks, division
 markers; deep nesting; random and mutated bytes; zips that lie about their sizes or
-inflate a thousandfold; PDFs declaring absurd page counts and sizes (tests/hostile.py).
+inflate a thousandfold; PDFs declaring absurd page counts and sizes (tests/ingest/hostile.py).
 
 Prints one line a format (examples, documents, refusals, slowest example, failures)
 and writes reports/fuzz_loaders.json; a failure's falsifying input is shrunk by
@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.hostile import FORMATS, STRATEGIES, Outcome, check_loader, check_text, texts  # noqa: E402
+from tests.ingest.hostile import FORMATS, STRATEGIES, Outcome, check_loader, check_text, texts  # noqa: E402
 
 BATCH = 50
 

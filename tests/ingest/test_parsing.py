@@ -19,7 +19,7 @@ from qa.ingest.chunking import Chunker, ChunkerConfig
 from qa.ingest.loaders import html
 from qa.ingest.structure import is_clause, sections
 from qa.records import Chunk, Document, Span
-from tests.test_chunking import count_tokens
+from tests.ingest.test_chunking import count_tokens
 
 MAX_BYTES = 1_000_000
 

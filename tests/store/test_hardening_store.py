@@ -37,8 +37,8 @@ from qa.records import Document
 from qa.settings import Settings
 from qa.store.faiss.generations import CURRENT
 from qa.store.faiss.store import FaissStore
-from tests import hostile_loaders
 from tests.conftest import ROOT, HashingEmbedder
+from tests.ingest import hostile_loaders
 
 TEXT = "The rental bond is four weeks of rent, lodged with the tenancy authority."
 

@@ -1,5 +1,5 @@
 """Hostile documents: Hypothesis strategies for every format the loaders read, and the
-properties every input must keep, shared by tests/test_hostile_documents.py (a short
+properties every input must keep, shared by tests/ingest/test_hostile_documents.py (a short
 run in `make test`) and scripts/fuzz_loaders.py (a long one).
 
 The properties: a loader returns Documents or refuses the file with a LoaderError (or

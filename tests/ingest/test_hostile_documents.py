@@ -25,7 +25,7 @@ from qa.errors import LoaderError
 from qa.ingest import loaders
 from qa.ingest.loaders.docx import _table_lines
 from qa.ingest.loaders.limits import LoaderLimits
-from tests.hostile import (
+from tests.ingest.hostile import (
     _W,
     FORMATS,
     LIMITS,

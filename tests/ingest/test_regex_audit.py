@@ -37,9 +37,9 @@ from qa.ingest import chunking, structure, toc
 from qa.ingest.loaders import markdown
 from qa.models.special_tokens import SpecialTokenDefuser
 from qa.store.milvus import filters
-from tests.hostile import Overrun, time_cap
+from tests.ingest.hostile import Overrun, time_cap
 
-PACKAGE = Path(__file__).resolve().parents[1] / "qa"
+PACKAGE = Path(__file__).resolve().parents[2] / "qa"
 N = 100_000
 LIMIT_S = 0.1
 ABORT_S = 2.0
