@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import FileResponse, PlainTextResponse
@@ -70,6 +71,16 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    generated_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generated_openapi()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(
+            documents.upload_schemas()
+        )
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
     # The problem statuses each router's routes may answer, declared in the OpenAPI document.
     keyed_body = (400, 401, 403, 404, 409, 413, 422, 503)
     for router, statuses in (

@@ -168,6 +168,7 @@ def test_upload_bad_input(service: Service) -> None:
         ([{"id": "a", "text": "ok"}, {"text": "no id"}], 422, "records.1.id: Field required"),
         ([{"id": "a", "text": "   "}], 422, "records.0.text: must not be blank"),
         ([{"id": " ", "text": "x"}], 422, "records.0.id: must not be blank"),
+        ([{"id": "a\nb", "text": "x"}], 422, "records.0.id: must not hold control characters"),
         ([{"id": "a", "text": "x", "extra": 1}], 422, "records.0.extra"),
         ([], 422, "records: List should have at least 1 item"),
     ],
@@ -185,3 +186,15 @@ def test_malformed_records_json_is_400(service: Service) -> None:
         UPLOAD, content=b'{"records": [', headers={"content-type": "application/json"}
     )
     assert problem(response, 400)["detail"] == "the request body is not valid JSON"
+
+
+def test_the_upload_body_is_declared_in_the_openapi_document(service: Service) -> None:
+    document = service.client.get("/openapi.json").json()
+    body = document["paths"]["/v1/collections/{collection}/documents"]["post"]["requestBody"]
+    assert set(body["content"]) == {"multipart/form-data", "application/json"}
+    ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    records = document["components"]["schemas"][ref]
+    assert (
+        records["properties"]["records"]["items"]["$ref"].rsplit("/", 1)[-1]
+        in (document["components"]["schemas"])
+    )

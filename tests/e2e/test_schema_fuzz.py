@@ -38,7 +38,6 @@ import schemathesis.checks
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
-from qa.api.schemas import RecordsBody
 from tests.conftest import qa_serve
 
 # Collections the fuzzer is pointed at besides the names it makes up: one with documents
@@ -124,28 +123,7 @@ def _create_key(server: Server, collections: str, role: str) -> str:
 
 
 def _schema(server: Server) -> Any:
-    """The service's own document, plus the upload's request body: the route parses its
-    multipart or JSON body itself, so the document declares none, and the fuzzer would
-    otherwise only ever send it nothing."""
     document = httpx.get(f"{server.base}/openapi.json", timeout=30).json()
-    records = RecordsBody.model_json_schema(ref_template="#/components/schemas/{model}")
-    document["components"]["schemas"].update(records.pop("$defs"))
-    document["components"]["schemas"]["RecordsBody"] = records
-    files = {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1}
-    document["paths"][UPLOAD_ROUTE]["post"]["requestBody"] = {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["files"],
-                    "properties": {"files": files},
-                    "additionalProperties": False,
-                }
-            },
-            "application/json": {"schema": {"$ref": "#/components/schemas/RecordsBody"}},
-        },
-    }
     schema = schemathesis.openapi.from_dict(document)
     schema.config.update(base_url=server.base)
     return schema

@@ -6,7 +6,7 @@ import tempfile
 import unicodedata
 from collections import Counter
 from pathlib import Path, PurePath
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
@@ -126,6 +126,8 @@ def _save_records(body: bytes, spool: Path) -> list[str]:
         # client still hears about it.
         if not record.id.strip():
             raise InvalidInputError(f"records.{n}.id: must not be blank")
+        if any(unicodedata.category(c) == "Cc" for c in record.id):
+            raise InvalidInputError(f"records.{n}.id: must not hold control characters")
         if record.id in _DOT_SEGMENTS:
             raise InvalidInputError(f"records.{n}.id: {record.id!r} cannot be addressed in a URL")
         if not record.text.strip():
@@ -140,9 +142,41 @@ def _save_records(body: bytes, spool: Path) -> list[str]:
     return ids
 
 
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
+                        }
+                    },
+                    "additionalProperties": False,
+                }
+            },
+            "application/json": {"schema": {"$ref": "#/components/schemas/RecordsBody"}},
+        },
+    }
+}
+
+
+def upload_schemas() -> dict[str, Any]:
+    """RecordsBody and its parts, for the OpenAPI document's components: the upload
+    parses its multipart or JSON body itself, so FastAPI cannot declare it."""
+    records = RecordsBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**records.pop("$defs", {}), "RecordsBody": records}
+
+
 @router.post(
     "",
     status_code=202,
+    openapi_extra=_UPLOAD_BODY,
     summary="Upload documents; they are ingested by a background job.",
     description="multipart/form-data with one or more `files` (.txt .md .html .pdf .docx "
     '.jsonl), or JSON `{"records": [{"id", "text", "title"?, "metadata"?}]}`. Answers 202 '
@@ -152,20 +186,25 @@ async def upload(
     collection: str, request: Request, state: StateDep, key: KeyDep, response: Response
 ) -> JobOut:
     authorize(key, collection, "writer")
-    state.has_documents(collection)
+    # A catalogue or store call, a JSON parse of up to the upload limit and the job's
+    # catalogue row: each in the thread pool, so the event loop keeps answering.
+    await anyio.to_thread.run_sync(lambda: state.has_documents(collection))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     spool = _spool(state)
     try:
         if content_type == "multipart/form-data":
             files = await _save_files(request, state, spool)
         elif content_type == "application/json":
-            files = _save_records(await request.body(), spool)
+            body = await request.body()
+            files = await anyio.to_thread.run_sync(lambda: _save_records(body, spool))
         else:
             raise UnsupportedMediaTypeError(
                 f"content type {content_type or 'none'!r}: send multipart/form-data files "
                 "or application/json records"
             )
-        job = state.worker.enqueue(collection, spool, files, key.id if key else None)
+        job = await anyio.to_thread.run_sync(
+            lambda: state.worker.enqueue(collection, spool, files, key.id if key else None)
+        )
     except BaseException:
         # No job will ever own these files: remove them now or they stay for good.
         shutil.rmtree(spool, ignore_errors=True)
