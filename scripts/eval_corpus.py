@@ -64,6 +64,7 @@ def main() -> None:
                     "answerable": q["answerable"],
                     "answer": answer.answer,
                     "cited": [c.document for c in answer.citations],
+                    "confidence": answer.confidence,
                     "total_s": round(total, 3),
                     "first_token_s": answer.timings.get("first_token_s"),
                 }

@@ -151,8 +151,6 @@ class AskPipeline:
         if calibration is not None:
             answer.confidence = calibration.score(features)
             threshold = self.models.settings.confidence_threshold
-            if threshold is None:
-                threshold = calibration.threshold
             if answer.found and answer.confidence < threshold:
                 log.info("refused at confidence %.3f: %s", answer.confidence, answer.answer)
                 confidence = answer.confidence

@@ -78,7 +78,9 @@ def test_answers_below_the_threshold_are_refused_with_their_confidence(
     pipeline, _ = _pipeline(tmp_path, "Take one tablet twice a day with food.")
     answer = pipeline.ask("How often do I take a tablet?", "docs")
     assert answer.found and answer.confidence == pytest.approx(calibration.score({"grounded": 1}))
-    declined, _ = _pipeline(tmp_path / "b", "Nothing here.", extraction=False)
+    declined, _ = _pipeline(
+        tmp_path / "b", "Nothing here.", extraction=False, confidence_threshold=0.5
+    )
     refused = declined.ask("How often do I take a tablet?", "docs")
     assert not refused.found and refused.confidence is not None and refused.confidence < 0.5
     strict, _ = _pipeline(tmp_path / "c", "Take one tablet twice a day with food.")
@@ -87,7 +89,9 @@ def test_answers_below_the_threshold_are_refused_with_their_confidence(
 
 
 def test_the_compressed_prompt_holds_the_best_sentences_within_budget(tmp_path: Path) -> None:
-    pipeline, generator = _pipeline(tmp_path, "Store below 25 degrees.", evidence_tokens=64)
+    pipeline, generator = _pipeline(
+        tmp_path, "Store below 25 degrees.", evidence_selection=True, evidence_tokens=64
+    )
     whole, full = _pipeline(tmp_path / "whole", "Store below 25 degrees.", evidence_selection=False)
     for p in (pipeline, whole):
         p.models.ingest_documents([Document("long", LONG)], "docs", progress=False)
