@@ -41,7 +41,14 @@ def connect(settings: Settings) -> Any:
     from pymilvus import MilvusClient
 
     try:
-        return MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token)
+        # pymilvus pings an idle channel every 10 s; a server that enforces gRPC's
+        # default ping policy (milvus-lite's does) answers the third idle ping with
+        # GOAWAY "too_many_pings" and the next call fails. Ping only during calls.
+        return MilvusClient(
+            uri=settings.milvus_uri,
+            token=settings.milvus_token,
+            grpc_options={"grpc.keepalive_permit_without_calls": False},
+        )
     except Exception as exc:
         raise IndexCorruptError(f"cannot reach Milvus at {settings.milvus_uri}: {exc}") from exc
 
