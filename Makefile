@@ -59,7 +59,7 @@ browser:
 pytest: install browser
 	$(BIN)/qa models prepare --generator tiny
 	$(BIN)/qa models prepare --generator fast
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=30
 	# The API suites again with every collection in Milvus (a milvus-lite server
 	# on loopback, started and stopped by the tests).
 	QA_TEST_BACKEND=milvus $(BIN)/python -m pytest -q -m "not slow" tests/api \
