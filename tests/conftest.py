@@ -135,7 +135,13 @@ def milvus_ready(uri: str) -> str | None:
     try:
         from pymilvus import MilvusClient
 
-        MilvusClient(uri=uri, timeout=5).list_collections()
+        # Dedicated and closed: pymilvus shares a connection per address, and this one,
+        # left idle, would be the one milvus-lite sends away for pinging too often.
+        client = MilvusClient(uri=uri, timeout=5, dedicated=True)
+        try:
+            client.list_collections()
+        finally:
+            client.close()
         return None
     except Exception as exc:
         return str(exc)

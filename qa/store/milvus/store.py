@@ -43,10 +43,13 @@ def connect(settings: Settings) -> Any:
     try:
         # pymilvus pings an idle channel every 10 s; a server that enforces gRPC's
         # default ping policy (milvus-lite's does) answers the third idle ping with
-        # GOAWAY "too_many_pings" and the next call fails. Ping only during calls.
+        # GOAWAY "too_many_pings" and the next call fails. So: ping only during calls,
+        # on a connection of our own (pymilvus otherwise shares one per address with
+        # any other client in the process, whatever its options).
         return MilvusClient(
             uri=settings.milvus_uri,
             token=settings.milvus_token,
+            dedicated=True,
             grpc_options={"grpc.keepalive_permit_without_calls": False},
         )
     except Exception as exc:
