@@ -29,6 +29,10 @@ QUESTIONS = [
     json.loads(line)
     for line in (ROOT / "tests" / "fixtures" / "corpus_questions.jsonl").read_text().splitlines()
 ]
+# Over HTTP: every unanswerable question and every other answerable one (q01, q03, ...),
+# English and Chinese, three minutes less of `make test`; scripts/eval_corpus.py asks
+# all thirty through the same pipeline.
+HTTP_QUESTIONS = [q for n, q in enumerate(QUESTIONS) if not q["answerable"] or n % 2 == 0]
 CONTRACT_RESULT = {"rank", "score", "document", "chunk_id", "page", "text", "metadata"}
 CONTRACT_CITATION = {"n", "document", "chunk_id", "page", "text", "quote", "score"}
 
@@ -186,11 +190,11 @@ def fast_client(corpus_index: Path) -> Iterator[TestClient]:
 def test_http_answers_sample_questions_with_citations(
     fast_client: TestClient, corpus_index: Path
 ) -> None:
-    """The `fast` generator on every sample question: unanswerable ones must all be
+    """The `fast` generator on the sample questions: unanswerable ones must all be
     declined; answerable ones answered with the key fact and valid citations."""
     correct: list[str] = []
     wrong: list[str] = []
-    for q in QUESTIONS:
+    for q in HTTP_QUESTIONS:
         response = fast_client.post("/v1/ask", json={"question": q["question"]})
         assert response.status_code == 200, response.text
         answer = response.json()
@@ -208,8 +212,10 @@ def test_http_answers_sample_questions_with_citations(
             if q["lang"] == "zh":
                 assert answer["language"] == "zh"
         (correct if ok else wrong).append(f"{q['id']}: {answer['answer'][:120]}")
-    answerable = sum(q["answerable"] for q in QUESTIONS)
-    assert len(correct) >= 0.75 * answerable, "\n".join(wrong)
+    answerable = sum(q["answerable"] for q in HTTP_QUESTIONS)
+    # 13 of these 14 are right with the defaults; 11 were with the fitted refusal and
+    # evidence selection on, a regression this floor catches.
+    assert len(correct) >= 0.85 * answerable, "\n".join(wrong)
 
 
 def test_http_stream_sends_tokens_then_the_answer(fast_client: TestClient) -> None:

@@ -95,7 +95,9 @@ def test_finished_stream_is_not_reported_as_stopped(server: tuple[str, Path]) ->
     with (
         httpx.Client(timeout=300) as client,
         client.stream(
-            "POST", f"{base}/v1/ask", json={"question": "图书的借期是多少天？", "stream": True}
+            "POST",
+            f"{base}/v1/ask",
+            json={"question": "How long is the loan period?", "stream": True},
         ) as response,
     ):
         events = [ln for ln in response.iter_lines() if ln.startswith("event:")]
