@@ -21,13 +21,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from qa.settings.service import ServiceSettings
+from qa.settings.store import StoreSettings
+
 
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "qa"
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings, StoreSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
     index_dir: Path = Field(default=Path("indexes"), description="Where collections live.")
@@ -132,139 +135,6 @@ class Settings(BaseSettings):
         "refuses; the threshold fitted with qa/answer/confidence_weights.json is 0.61, which "
         "refused 4 of 27 right answers on the sample corpus (docs/EVALUATION.md).",
     )
-
-    catalogue: Path | None = Field(
-        default=None,
-        description="SQLite file of API keys, ingestion jobs and collections created over "
-        "HTTP [default: catalogue.sqlite in the index dir].",
-    )
-    catalogue_url: str | None = Field(
-        default=None,
-        description="postgresql://user:password@host/db: one catalogue shared by several "
-        "API replicas (keys, jobs, collections created over HTTP); overrides `catalogue`.",
-    )
-    instance: str | None = Field(
-        default=None,
-        description="This server's name among replicas sharing a catalogue: uploads are "
-        "spooled on its disk, so only it ingests them [default: host name and index dir].",
-    )
-    audit_log: Path | None = Field(
-        default=None,
-        description="JSON-lines audit log of every /v1 request (time, key, route, collection, "
-        "question, returned documents) [default: audit.jsonl in the index dir].",
-    )
-    audit: bool = Field(default=True, description="Write the audit log.")
-    audit_questions: Literal["hash", "text"] = Field(
-        default="hash",
-        description="Record each question as its SHA-256 (default: the log then holds no "
-        "patient or client text) or as the text itself.",
-    )
-    max_upload_bytes: int = Field(
-        default=200_000_000, ge=1024, description="Largest document upload request."
-    )
-    max_upload_files: int = Field(default=200, ge=1, description="Files in one upload.")
-    generation_queue: int = Field(
-        default=8,
-        ge=0,
-        description="Questions that may wait for the generator; one more gets 503 with "
-        "Retry-After instead of piling up.",
-    )
-    request_timeout_s: float = Field(
-        default=180.0, gt=0, description="An answer not finished by then is stopped: 504."
-    )
-    max_question_chars: int = Field(default=2000, ge=1)
-    max_body_bytes: int = Field(default=1_000_000, ge=1024)
-    max_file_bytes: int = Field(default=50_000_000, ge=1)
-    # What one document may ask of a loader: the why of each is in qa/ingest/loaders.
-    max_unzipped_bytes: int = Field(default=200_000_000, ge=1, description="DOCX unzipped.")
-    max_zip_ratio: float = Field(default=100.0, ge=1, description="DOCX part (>1 MB) inflation.")
-    max_pdf_pages: int = Field(default=10_000, ge=1)
-    max_pdf_page_points: float = Field(default=14_400.0, gt=0, description="PDF page side.")
-    max_html_depth: int = Field(default=256, ge=8, le=512, description="HTML element nesting.")
-    generation_concurrency: int = Field(default=1, ge=1)
-    keep_generations: int = Field(
-        default=3,
-        ge=1,
-        description="Published generations kept per collection (the live one included); "
-        "older ones are removed after each publish.",
-    )
-    dense_index: Literal["auto", "flat", "hnsw"] = Field(
-        default="auto",
-        description="Dense index type: exact inner product ('flat'), approximate HNSW, or "
-        "'auto' (flat up to `hnsw_threshold` vectors, HNSW above). Applied at each publish.",
-    )
-    hnsw_threshold: int = Field(
-        default=100_000,
-        ge=1,
-        description="With dense_index='auto', collections above this many chunks get HNSW; "
-        "one that shrinks below half of it goes back to exact search. Measured: exact search "
-        "over 100,000 vectors costs less than embedding the query, over 200,000 more.",
-    )
-    hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW links per node.")
-    hnsw_ef_construction: int = Field(
-        default=64, ge=8, le=1024, description="HNSW candidate list while building."
-    )
-    hnsw_ef_search: int = Field(
-        default=512,
-        ge=1,
-        le=4096,
-        description="HNSW candidate list per query. Recall against exact search keeps rising "
-        "up to 512 on 200,000 vectors, at under 1 ms a query (docs/INDEX_LIFECYCLE.md).",
-    )
-    hnsw_max_deleted: float = Field(
-        default=0.2,
-        gt=0.0,
-        le=1.0,
-        description="FAISS cannot take vectors out of an HNSW graph: deleted ones stay as "
-        "hidden tombstones until they exceed this fraction, then the graph is rebuilt.",
-    )
-
-    vector_backend: Literal["faiss", "milvus"] = Field(
-        default="faiss",
-        description="Where collections live: 'faiss' (generations of files in the index dir, "
-        "one machine) or 'milvus' (a Milvus server shared by any number of replicas; see "
-        "docs/SCALING.md).",
-    )
-    milvus_uri: str = Field(
-        default="http://127.0.0.1:19530",
-        description="With vector_backend='milvus': the server (http://host:19530) or a local "
-        "Milvus Lite data path ending in .db (embedded, one process).",
-    )
-    milvus_token: str = Field(
-        default="", description="Milvus credentials ('user:password' or an API key), if any."
-    )
-    milvus_namespace: str = Field(
-        default="qa",
-        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
-        description="Prefix of every Milvus collection this deployment owns, so that several "
-        "deployments (or test runs) can share one Milvus.",
-    )
-    milvus_analyzer: Literal["standard", "whitespace"] = Field(
-        default="standard",
-        description="Milvus tokenizer for full-text BM25 over our pre-tokenised text: "
-        "'whitespace' on a Milvus server (2.5+), 'standard' on Milvus Lite (it has no "
-        "whitespace tokenizer; on space-separated tokens both split alike).",
-    )
-
-    allowed_hosts: list[str] = Field(
-        default_factory=list,
-        description="Host names, besides 127.0.0.1, localhost, [::1] and the address "
-        "served on, that requests to a service running open (no API key) may name, e.g. "
-        "a name of this machine in /etc/hosts. Any other Host is refused with 403: a web "
-        "page could otherwise point its own name at 127.0.0.1 (DNS rebinding) and read "
-        "everything. JSON in the environment: QA_ALLOWED_HOSTS='[\"qa.local\"]'.",
-    )
-
-    delete_wait_s: float = Field(default=3.0, gt=0)
-    """Seconds a DELETE waits for the collection's writer lock, then 503 with Retry-After."""
-    spool_max_bytes: int = Field(default=2_000_000_000, ge=1)
-    """Bytes queued uploads may hold in INDEX_DIR/.spool; an upload past it gets 413."""
-    parse_cpu_s: int = Field(default=120, ge=1)
-    """CPU seconds an uploaded file may take to parse (RLIMIT_CPU of the parsing child)."""
-    parse_wall_s: float = Field(default=300.0, gt=0)
-    """Seconds an uploaded file may take to parse, CPU spent or not."""
-    parse_memory_mb: int = Field(default=2048, ge=128)
-    """Address space of the child parsing uploads (RLIMIT_AS, MiB; its libraries take 90)."""
 
     @classmethod
     def settings_customise_sources(
