@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from qa.settings.conversation import ConversationSettings
 from qa.settings.service import ServiceSettings
 from qa.settings.store import StoreSettings
 
@@ -30,7 +31,7 @@ def _default_cache_dir() -> Path:
     return Path(base) / "qa"
 
 
-class Settings(ServiceSettings, StoreSettings):
+class Settings(ServiceSettings, StoreSettings, ConversationSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
     index_dir: Path = Field(default=Path("indexes"), description="Where collections live.")
