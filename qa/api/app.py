@@ -21,7 +21,7 @@ from qa.api.headers import SecurityHeaders
 from qa.api.limits import BodyLimit
 from qa.api.loopback import LoopbackGuard
 from qa.api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from qa.api.routes import ask, collections, documents, health, jobs, search
+from qa.api.routes import ask, collections, conversations, documents, health, jobs, search
 from qa.api.schemas import problem_responses
 from qa.api.security import KeyDep, authorize, running_open
 from qa.api.state import AppState
@@ -88,6 +88,7 @@ def create_app(
         (search.router, keyed_body),
         (ask.router, (*keyed_body, 504)),
         (collections.router, keyed_body),
+        (conversations.router, keyed_body),
         (documents.router, (*keyed_body, 415)),
         (jobs.router, (401, 403, 404, 422, 503)),
         (openai.router, (*keyed_body, 504)),

@@ -84,7 +84,7 @@ class Conversation:
             "title": self.title,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-            "messages": self.messages,
+            "message_count": self.messages,
         }
 
 

@@ -65,14 +65,18 @@ def get_collection(collection: str, state: StateDep, key: KeyDep) -> CollectionO
 def _remove(state: AppState, name: str) -> None:
     """The catalogue's record goes first, then the store's under the writer lock: a job
     writing into the collection checks both under that lock before it publishes
-    (qa/jobs.py), so it either sees the delete or is removed by it."""
+    (qa/jobs.py), so it either sees the delete or is removed by it. Its conversations
+    go last, once the collection is gone: a delete refused as busy keeps them."""
     state.has_documents(name)
     state.catalogue.remove_collection(name)
     with contextlib.suppress(CollectionNotFoundError):
         state.runtime.remove_collection(name, wait_s=state.settings.delete_wait_s)
+    state.catalogue.remove_conversations(name)
 
 
-@router.delete("/{collection}", status_code=204, summary="Delete a collection and its indexes.")
+@router.delete(
+    "/{collection}", status_code=204, summary="Delete a collection, its indexes and conversations."
+)
 async def delete_collection(collection: str, state: StateDep, key: KeyDep) -> Response:
     authorize(key, collection, "admin")
     await anyio.to_thread.run_sync(_remove, state, collection)
