@@ -222,6 +222,18 @@ class Citation:
     section: str | None
 
 
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation, as a client sends it back (or a stored
+    conversation holds it): what a follow-up question may refer to."""
+
+    role: Role
+    content: str
+
+
 @dataclass
 class Answer:
     """What a question gets: grounded text with [n] marks, or found=False and a refusal."""
@@ -234,9 +246,16 @@ class Answer:
     confidence: float | None = None
     """How likely the answer is right, in [0, 1] (qa/answer/confidence.py); None when
     no calibration is installed."""
+    standalone_question: str | None = None
+    """What was searched when the question came with a history (None without one)."""
+    clarification: bool = False
+    """The answer is a question back: even with the history the question names nothing
+    to search for."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The answer object of the contract; `standalone_question` and `clarification`
+        only when the question came with a history (../shared/DESIGN.md)."""
+        out: dict[str, Any] = {
             "answer": self.answer,
             "found": self.found,
             "citations": [asdict(c) for c in self.citations],
@@ -244,3 +263,7 @@ class Answer:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "confidence": None if self.confidence is None else round(self.confidence, 4),
         }
+        if self.standalone_question is not None:
+            out["standalone_question"] = self.standalone_question
+            out["clarification"] = self.clarification
+        return out

@@ -4,13 +4,26 @@ numbered citations, or the refusal in the question's language."""
 from __future__ import annotations
 
 from qa.answer.grounding import Grounding
-from qa.answer.prompts import REFUSALS
+from qa.answer.prompts import CLARIFICATIONS, REFUSALS
 from qa.records import Answer, Citation
 from qa.text import Language
 
 
 def not_found(language: Language, timings: dict[str, float]) -> Answer:
     return Answer(REFUSALS[language], False, [], language, timings)
+
+
+def clarify(language: Language, standalone: str, timings: dict[str, float]) -> Answer:
+    """A question back: the question names nothing to search for, even with its history."""
+    return Answer(
+        CLARIFICATIONS[language],
+        False,
+        [],
+        language,
+        timings,
+        standalone_question=standalone,
+        clarification=True,
+    )
 
 
 def assemble(grounding: Grounding, language: Language, timings: dict[str, float]) -> Answer:

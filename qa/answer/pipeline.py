@@ -6,22 +6,24 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from qa.answer.answer_types import expected_type
 from qa.answer.answerability import Outcome, answer_features
-from qa.answer.assembly import assemble, not_found
+from qa.answer.assembly import assemble, clarify, not_found
 from qa.answer.confidence import load_calibration
 from qa.answer.evidence import is_evidence
 from qa.answer.evidence_selection import compress
 from qa.answer.extraction import Candidate, candidates, extractive_grounding
 from qa.answer.grounding import Grounder, Grounding
+from qa.answer.history import prompt_history
 from qa.answer.prompts import Passage, build_messages, select_passages
 from qa.models.protocols import Generator as TextGenerator
-from qa.records import Answer, FilterValue, SearchHit, SearchRequest
+from qa.records import Answer, FilterValue, SearchHit, SearchRequest, Turn
 from qa.retrieval.context import QueryContext, QuerySource
+from qa.retrieval.contextualise import Contextualiser
 from qa.retrieval.search import Retriever
 
 log = logging.getLogger(__name__)
@@ -65,11 +67,17 @@ class AskPipeline:
     answer with no supported sentence is refused after it. `stream` yields the text
     as it is generated (unverified) and the grounded `Answer` last: only that last
     item is what the documents support.
+
+    With a history (a follow-up in a conversation), the standalone query the
+    contextualiser makes of it is what is searched and what grounding and extraction
+    weigh sentences against; the generator sees the question as asked, after the last
+    few turns. A question with nothing to search for even then gets a question back.
     """
 
     def __init__(self, models: AnswerModels) -> None:
         self.models = models
         self.retriever = Retriever(models)
+        self.contextualiser = Contextualiser(models.settings, models.generator)
 
     def open(
         self,
@@ -159,15 +167,41 @@ class AskPipeline:
         answer.timings = timings
         return Judged(answer, features)
 
-    def judged(self, query: QueryContext) -> Generator[str | Judged, None, None]:
+    def judged(
+        self, query: QueryContext, history: Sequence[Turn] | None = None
+    ) -> Generator[str | Judged, None, None]:
         """Generated text pieces as they come, then the judged answer last."""
+        asked, standalone = query, None
+        if history is not None:
+            standalone = self.contextualiser.run(query.text, history)
+            if standalone.clarification:
+                timings = {"contextualise_s": standalone.seconds}
+                yield Judged(clarify(query.language, standalone.text, timings), {})
+                return
+            query = replace(query, request=replace(query.request, query=standalone.text))
+        judged: Judged | None = None
+        for item in self._judged(query, asked.text, history or ()):
+            if isinstance(item, str):
+                yield item
+            else:
+                judged = item
+        assert judged is not None
+        if standalone is not None:
+            judged.answer.standalone_question = standalone.text
+            judged.answer.timings["contextualise_s"] = standalone.seconds
+        yield judged
+
+    def _judged(
+        self, query: QueryContext, question: str, history: Sequence[Turn]
+    ) -> Generator[str | Judged, None, None]:
         hits, evidence, passages, timings = self._evidence(query)
         if not passages:
             empty = Outcome(hits, evidence, [], [], None, False, None, False)
             yield self._judge(query, empty, timings)
             return
         generator = self.models.generator()
-        messages = build_messages(query.text, passages, query.language)
+        earlier = prompt_history(history, self.models.settings, generator.count_tokens)
+        messages = build_messages(question, passages, query.language, earlier)
         started = time.perf_counter()
         pieces: list[str] = []
         # Closed here, in the thread that closes this stream: left to the garbage
@@ -190,9 +224,11 @@ class AskPipeline:
         )
         yield self._judge(query, outcome, timings)
 
-    def stream(self, query: QueryContext) -> Generator[str | Answer, None, None]:
+    def stream(
+        self, query: QueryContext, history: Sequence[Turn] | None = None
+    ) -> Generator[str | Answer, None, None]:
         """Generated text pieces as they come, then the grounded Answer last."""
-        for item in self.judged(query):
+        for item in self.judged(query, history):
             yield item.answer if isinstance(item, Judged) else item
 
     def ask(
@@ -201,10 +237,11 @@ class AskPipeline:
         collection: str = "default",
         k: int | None = None,
         filters: Mapping[str, FilterValue] | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> Answer:
         """The grounded answer alone, for callers that do not stream."""
         final: Answer | None = None
-        for item in self.stream(self.open(question, collection, k, filters)):
+        for item in self.stream(self.open(question, collection, k, filters), history):
             if isinstance(item, Answer):
                 final = item
         if final is None:

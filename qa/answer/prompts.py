@@ -7,12 +7,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qa.models.protocols import ChatMessage
-from qa.records import SearchHit
+from qa.records import SearchHit, Turn
 from qa.text import Language, sentence_spans
 
 REFUSALS: dict[Language, str] = {
     "en": "The documents do not contain an answer to this question.",
     "zh": "文档中没有找到该问题的答案。",
+}
+
+CLARIFICATIONS: dict[Language, str] = {
+    "en": "What would you like to know about? Please name the subject of your question.",
+    "zh": "请问您想了解什么？请说明您的问题具体指的是什么。",
 }
 
 # No "say NOT_FOUND if absent" clause: with one, the 0.5B generator refused 8 of 11
@@ -35,6 +40,17 @@ _INSTRUCTION: dict[Language, str] = {
 }
 
 _QUESTION: dict[Language, str] = {"en": "Question", "zh": "问题"}
+
+# The earlier turns come first, labelled as what they are: context for what the
+# question refers to, not a source; the passages and the question stay last.
+_HISTORY: dict[Language, str] = {
+    "en": "Earlier in this conversation (only to tell what the question refers to):",
+    "zh": "此前的对话（仅用于理解问题所指）：",
+}
+_SPEAKERS: dict[Language, dict[str, str]] = {
+    "en": {"user": "User", "assistant": "Assistant"},
+    "zh": {"user": "用户", "assistant": "助手"},
+}
 
 
 @dataclass(frozen=True)
@@ -101,9 +117,19 @@ def select_passages(
 
 
 def build_messages(
-    question: str, passages: Sequence[Passage], language: Language
+    question: str,
+    passages: Sequence[Passage],
+    language: Language,
+    history: Sequence[Turn] = (),
 ) -> list[ChatMessage]:
+    """The system message, then one user message: the earlier turns (already cut to
+    their budget, qa/answer/history.py), the fenced passages, the question. Every piece
+    of outside text goes through `inert`."""
     blocks = []
+    if history:
+        speakers = _SPEAKERS[language]
+        lines = [f"{speakers[t.role]}: {inert(t.content)}" for t in history]
+        blocks.append(_HISTORY[language] + "\n" + "\n".join(lines))
     for p in passages:
         where = f' page="{p.hit.chunk.page}"' if p.hit.chunk.page is not None else ""
         title = inert(" ".join(p.hit.chunk.title.split()).replace('"', "'"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -15,10 +15,11 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from qa.answer.assembly import not_found
+from qa.answer.history import checked_history
 from qa.api.state import Admission, AppState
 from qa.catalogue import ApiKey
 from qa.errors import RequestTimeoutError
-from qa.records import Answer, FilterValue, SearchRequest
+from qa.records import Answer, FilterValue, SearchRequest, Turn
 from qa.text import detect
 
 _DONE = object()
@@ -68,9 +69,14 @@ class AnswerStream:
         *,
         key: ApiKey | None,
         route: str,
+        history: Sequence[Turn] | None = None,
     ) -> AnswerStream:
+        """`history`: the turns before the question (a client's, or a stored
+        conversation's), which makes the question a follow-up; None for a question
+        asked on its own (the answer then has no `standalone_question`)."""
         deadline = time.monotonic() + state.settings.request_timeout_s
         # Bad input and an unknown collection are answered before queueing: they are no load.
+        turns = None if history is None else checked_history(history, state.settings)
         request = SearchRequest(question, collection, k or state.settings.top_k, filters)
         query = await state.run_search(lambda: state.open_query(request, what="question"))
         # Recorded now: a client that hangs up before the answer still leaves its question.
@@ -92,10 +98,12 @@ class AnswerStream:
             raise
         admission.on_release(lambda: state.generation_limiter.release_on_behalf_of(admission))
         try:
-            if query is not None:
+            if query is None:
+                items = _empty_collection_answer(question, turns is not None)
+            elif turns is None:
                 items = state.pipeline.stream(query)
             else:
-                items = _empty_collection_answer(question)
+                items = state.pipeline.stream(query, turns)
             stream = cls(
                 state,
                 items,
@@ -198,9 +206,12 @@ class AnswerStream:
         )
 
 
-def _empty_collection_answer(question: str) -> Generator[Item, None, None]:
+def _empty_collection_answer(question: str, follow_up: bool) -> Generator[Item, None, None]:
     """A collection created over HTTP whose first upload has not landed yet."""
-    yield not_found(detect(question), {"retrieval_s": 0.0})
+    answer = not_found(detect(question), {"retrieval_s": 0.0})
+    if follow_up:
+        answer.standalone_question = question.strip()
+    yield answer
 
 
 class AnswerStreamResponse(StreamingResponse):

@@ -13,6 +13,13 @@ FilterValue = _FilterScalar | Annotated[list[_FilterScalar], Field(max_length=10
 Filters = Annotated[dict[str, FilterValue], Field(max_length=16)]
 
 
+class TurnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class AskBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -21,6 +28,19 @@ class AskBody(BaseModel):
     k: int | None = Field(default=None, ge=1, le=100)
     filters: Filters | None = None
     stream: bool = False
+    history: list[TurnIn] | None = Field(
+        default=None,
+        description="The conversation before the question, oldest first: a follow-up is "
+        "searched as the standalone question made of it (returned as "
+        "`standalone_question`). Bounded by QA_MAX_HISTORY_TURNS, QA_MAX_TURN_CHARS and "
+        "QA_MAX_HISTORY_CHARS (422 above).",
+    )
+    conversation_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="A conversation kept by the server (POST /v1/conversations): its "
+        "turns are the history, and this question and its answer are added to it.",
+    )
 
 
 class SearchBody(BaseModel):
@@ -60,6 +80,15 @@ class AnswerOut(BaseModel):
         default=None,
         description="How likely the answer is right, in [0, 1]; answers below the "
         "calibrated threshold are refused. None when no calibration is installed.",
+    )
+    standalone_question: str | None = Field(
+        default=None,
+        description="With a history only: the standalone question that was searched.",
+    )
+    clarification: bool | None = Field(
+        default=None,
+        description="With a history only: true when the answer is a question back, "
+        "because the question names nothing to search for.",
     )
 
 

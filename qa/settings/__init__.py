@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from qa.settings.conversation import ConversationSettings
+from qa.settings.history import HistorySettings
 from qa.settings.service import ServiceSettings
 from qa.settings.store import StoreSettings
 
@@ -31,7 +32,7 @@ def _default_cache_dir() -> Path:
     return Path(base) / "qa"
 
 
-class Settings(ServiceSettings, StoreSettings, ConversationSettings):
+class Settings(ServiceSettings, StoreSettings, ConversationSettings, HistorySettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
     index_dir: Path = Field(default=Path("indexes"), description="Where collections live.")

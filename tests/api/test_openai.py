@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from qa.api.app import create_app
 from qa.errors import RequestTimeoutError
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import Ingestor
-from qa.records import Answer, Citation
+from qa.records import Answer, Citation, Turn
 from qa.retrieval.context import QueryContext
 from qa.settings import Settings
 from qa.store.faiss.store import FaissStore
@@ -59,12 +59,16 @@ class ScriptedPipeline:
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, str, int | None, object]] = []
+        self.histories: list[Sequence[Turn] | None] = []
         self.holding = threading.Event()
         self.release = threading.Event()
 
-    def stream(self, query: QueryContext) -> Generator[str | Answer, None, None]:
+    def stream(
+        self, query: QueryContext, history: Sequence[Turn] | None = None
+    ) -> Generator[str | Answer, None, None]:
         request, question = query.request, query.text
         self.asked.append((question, request.collection, request.k, request.filters))
+        self.histories.append(history)
         if "hold" in question:
             self.holding.set()
             assert self.release.wait(30)
@@ -186,6 +190,11 @@ def test_completion_answers_the_last_user_message_with_sources(fast: Fast) -> No
     )
     top_k = fast.server.app.state.qa.settings.top_k
     assert fast.pipeline.asked[-1] == ("What is the maximum bond?", "docs", top_k, None)
+    # The earlier user and assistant messages are the history; the system one is not.
+    assert fast.pipeline.histories[-1] == (
+        Turn("user", "What is the late fee?"),
+        Turn("assistant", "10 dollars."),
+    )
     assert completion.id.startswith("chatcmpl-") and len(completion.id) > len("chatcmpl-") + 16
     assert completion.object == "chat.completion" and completion.model == "docs"
     assert abs(completion.created - time.time()) < 60

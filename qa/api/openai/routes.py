@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from qa.api.answering import AnswerStream, AnswerStreamResponse
 from qa.api.deps import StateDep
-from qa.api.openai.chat import message_text, question_of
+from qa.api.openai.chat import history_of, message_text, question_of
 from qa.api.openai.errors import OpenAIRoute
 from qa.api.openai.schemas import (
     ChatCompletionBody,
@@ -42,10 +42,15 @@ router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 
 @router.post(
     "/chat/completions",
-    summary="OpenAI-compatible chat completion: the last user message asked of a collection.",
-    description="`model` names the collection. The reply's content is the grounded answer "
-    "followed by its numbered sources; `citations`, `found` and `confidence` are added at "
-    "the top level. "
+    summary="OpenAI-compatible chat completion: the last user message asked of a collection, "
+    "with the messages before it as its history.",
+    description="`model` names the collection. The last user message is the question; the "
+    "user and assistant messages before it are the conversation it may refer to (it is "
+    "searched as a standalone question, returned as `standalone_question`); system "
+    "messages are ignored, so no instruction overrides answering from the documents. "
+    "The reply's content is the grounded answer "
+    "followed by its numbered sources; `citations`, `found`, `confidence`, "
+    "`standalone_question` and `clarification` are added at the top level. "
     "With `stream: true`, chunks carry the unverified draft as `reasoning_content` while it "
     "is generated, then the grounded answer and its sources as `content` (so a client's "
     "history holds only verified text); the last chunk also holds `answer` (the grounded "
@@ -63,7 +68,14 @@ async def chat_completions(
         raise InvalidInputError(f"n: only one choice per request is supported, not {body.n}")
     question = question_of(body.messages)
     stream = await AnswerStream.open(
-        state, question, collection, k=None, filters=None, key=key, route=ROUTE
+        state,
+        question,
+        collection,
+        k=None,
+        filters=None,
+        key=key,
+        route=ROUTE,
+        history=history_of(body.messages),
     )
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
@@ -77,6 +89,8 @@ async def chat_completions(
             found=answer.found,
             citations=[CitationOut.model_validate(c) for c in answer.to_dict()["citations"]],
             confidence=answer.confidence,
+            standalone_question=answer.standalone_question,
+            clarification=answer.clarification,
         )
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     events = completion_events(

@@ -38,7 +38,9 @@ class ChatCompletionBody(BaseModel):
 
     model: str = Field(min_length=1, description="The collection to answer from.")
     messages: list[ChatMessageIn] = Field(
-        min_length=1, description="Only the last `user` message is asked; the rest is ignored."
+        min_length=1,
+        description="The conversation: the last `user` message is asked, the `user` and "
+        "`assistant` messages before it are its history; `system` messages are ignored.",
     )
     stream: bool | None = False
     stream_options: StreamOptions | None = None
@@ -86,6 +88,16 @@ class ChatCompletionOut(BaseModel):
     )
     confidence: float | None = Field(
         default=None, description="The answer's confidence in [0, 1], as in /v1/ask."
+    )
+    standalone_question: str | None = Field(
+        default=None,
+        description="What was searched: the last user message made standalone with the "
+        "messages before it.",
+    )
+    clarification: bool = Field(
+        default=False,
+        description="True when the reply is a question back: the last user message names "
+        "nothing to search for, even with the messages before it.",
     )
 
 

@@ -41,7 +41,8 @@ async def completion_events(
 ) -> AsyncIterator[str]:
     """The generated draft as it comes, as `reasoning_content`; then the grounded answer
     with its sources (or the refusal) as `content`; then a last chunk that also holds the
-    grounded `answer`, `found`, `citations` and `confidence`.
+    grounded `answer`, `found`, `citations`, `confidence`, `standalone_question` and
+    `clarification`.
 
     The draft is unverified: sentences no passage supports are still in it. Chat clients
     keep the concatenated `content` as the assistant's turn and send it back as history,
@@ -76,6 +77,8 @@ async def completion_events(
                 found=as_dict["found"],
                 citations=as_dict["citations"],
                 confidence=as_dict["confidence"],
+                standalone_question=item.standalone_question,
+                clarification=item.clarification,
             )
             if include_usage:
                 yield _data(

@@ -7,10 +7,11 @@ from fastapi.responses import StreamingResponse
 
 from qa.api.answering import AnswerStream, AnswerStreamResponse
 from qa.api.deps import StateDep
-from qa.api.schemas import AnswerOut, AskBody
+from qa.api.schemas import AnswerOut, AskBody, TurnIn
 from qa.api.security import KeyDep, authorize
 from qa.api.sse import event
 from qa.errors import QAError
+from qa.records import Turn
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 
@@ -18,7 +19,12 @@ router = APIRouter(prefix="/v1", tags=["ask"])
 @router.post(
     "/ask",
     summary="Answer a question from a collection, with citations.",
+    description="With `history` (the turns before the question), a follow-up is searched "
+    "as a standalone question, returned as `standalone_question`; a question that names "
+    "nothing to search for even then gets a short question back (`clarification: true`).",
     response_model=AnswerOut,
+    # `standalone_question` and `clarification` only when a history was sent.
+    response_model_exclude_unset=True,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def ask(body: AskBody, state: StateDep, key: KeyDep) -> AnswerOut | StreamingResponse:
@@ -31,6 +37,7 @@ async def ask(body: AskBody, state: StateDep, key: KeyDep) -> AnswerOut | Stream
         body.filters,
         key=key,
         route="/v1/ask",
+        history=history_turns(body.history),
     )
     if not body.stream:
         answer = await stream.answer()
@@ -47,3 +54,8 @@ async def ask(body: AskBody, state: StateDep, key: KeyDep) -> AnswerOut | Stream
             yield event("error", {"status": exc.status, "title": exc.title, "detail": exc.detail})
 
     return AnswerStreamResponse(events(), stream, media_type="text/event-stream")
+
+
+def history_turns(history: list[TurnIn] | None) -> list[Turn] | None:
+    """The body's history as the pipeline's turns; None when the client sent none."""
+    return None if history is None else [Turn(t.role, t.content) for t in history]
