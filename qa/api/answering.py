@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -57,6 +57,7 @@ class AnswerStream:
         self._pulling = False
         self._closed = False
         self.key, self.route, self.collection, self.question = key, route, collection, question
+        self._on_answer: list[Callable[[Answer], None]] = []
 
     @classmethod
     async def open(
@@ -126,6 +127,11 @@ class AnswerStream:
             raise
         return stream
 
+    def on_answer(self, step: Callable[[Answer], None]) -> None:
+        """Run `step` (blocking: in a worker thread) on the final Answer before it is
+        passed on; never for a stream that ends before its answer (a client that left)."""
+        self._on_answer.append(step)
+
     def _timed_out(self) -> RequestTimeoutError:
         return RequestTimeoutError(
             f"no answer within {self.state.settings.request_timeout_s:g} s; generation was stopped"
@@ -162,6 +168,8 @@ class AnswerStream:
                 assert isinstance(item, str | Answer)
                 if isinstance(item, Answer):
                     self._record(item)
+                    for step in self._on_answer:
+                        await anyio.to_thread.run_sync(step, item)
                 yield item
                 item = await self._next()
         finally:

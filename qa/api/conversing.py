@@ -8,13 +8,13 @@ reported as missing (404), not forbidden: its id alone says nothing to another k
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
 from qa.api.security import authorize
 from qa.api.state import AppState
 from qa.catalogue import ApiKey, Conversation
-from qa.errors import NotFoundError
+from qa.errors import ConflictError, InvalidInputError, NotFoundError
+from qa.records import Answer, Turn
 
 # The answer object's fields that are not kept with an assistant turn: its text is the
 # turn's content, and its timings describe one request, not the conversation.
@@ -38,22 +38,55 @@ def find(state: AppState, key: ApiKey | None, conversation_id: str) -> Conversat
     return conversation
 
 
-def history(state: AppState, conversation: Conversation) -> list[dict[str, str]]:
-    """The stored turns, oldest first, as the `history` of a question."""
-    return [
-        {"role": m.role, "content": m.content}
-        for m in state.catalogue.conversation_messages(conversation.id)
-    ]
+def continued(
+    state: AppState,
+    key: ApiKey | None,
+    conversation_id: str,
+    collection: str | None,
+    history: Sequence[Turn] | None,
+) -> tuple[str, list[Turn]]:
+    """The collection and history of a question that continues a stored conversation;
+    blocking (the catalogue). `collection`: the one the request named, if it named one."""
+    conversation = find(state, key, conversation_id)
+    if history is not None:
+        raise InvalidInputError(
+            "send either history or conversation_id, not both: a stored conversation "
+            "is its own history"
+        )
+    if collection is not None and collection != conversation.collection:
+        raise ConflictError(
+            f"conversation {conversation_id!r} is over collection "
+            f"{conversation.collection!r}, not {collection!r}; leave collection out, or "
+            "start a conversation over that collection"
+        )
+    return conversation.collection, recent(state, conversation)
 
 
-def record(state: AppState, conversation_id: str, question: str, answer: Mapping[str, Any]) -> None:
-    """A finished turn: the question and the answer object (a dict, as sent to the
-    client). Dropped without error if the conversation was deleted meanwhile."""
-    fields = {k: v for k, v in answer.items() if k not in _NOT_KEPT}
+def recent(state: AppState, conversation: Conversation) -> list[Turn]:
+    """The newest stored turns that fit the limits on a question's history (a stored
+    conversation may hold more), starting at a question; oldest first."""
+    settings = state.settings
+    kept: list[Turn] = []
+    total = 0
+    for message in reversed(state.catalogue.conversation_messages(conversation.id)):
+        content = message.content[: settings.max_turn_chars]
+        total += len(content)
+        if len(kept) == settings.max_history_turns or total > settings.max_history_chars:
+            break
+        kept.append(Turn(message.role, content))
+    if kept and kept[-1].role == "assistant":
+        kept.pop()
+    return kept[::-1]
+
+
+def record(state: AppState, conversation_id: str, question: str, answer: Answer) -> None:
+    """A finished turn: the question and the answer object as the client got it.
+    Dropped without error if the conversation was deleted meanwhile."""
+    sent = answer.to_dict()
     state.catalogue.append_turn(
         conversation_id,
         question,
-        str(answer["answer"]),
-        fields,
+        answer.answer,
+        {k: v for k, v in sent.items() if k not in _NOT_KEPT},
         max_messages=state.settings.conversation_max_messages,
     )

@@ -1,14 +1,26 @@
 """Conversations over HTTP: created, listed, read and deleted under the keys and
-scopes of collections, bounded, declared in the OpenAPI document, and deleted with
-their collection."""
+scopes of collections, bounded, declared in the OpenAPI document, deleted with their
+collection; and `conversation_id` in /v1/ask: the stored turns are the history, and a
+finished answer (streamed or not) is added to them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
+
 from qa.api import conversing
+from qa.api.app import create_app
+from qa.errors import RequestTimeoutError
+from qa.settings import Settings
 from tests.api.service import Keys, Service, bearer, fake_answer, problem
+from tests.api.test_history import FIRST, INSPECTION, REPAIR, Echo
+from tests.api.test_openai import build_collection
+from tests.conftest import HashingEmbedder
 
 ROUTE = "/v1/conversations"
 
@@ -34,7 +46,7 @@ def test_create_read_list_delete(service: Service) -> None:
     assert created["title"] is None and created["message_count"] == 0
 
     conversing.record(service.state, conversation_id, "How much is the bond?",
-                      fake_answer().to_dict())  # fmt: skip
+                      fake_answer())  # fmt: skip
     read = service.client.get(f"{ROUTE}/{conversation_id}").json()
     question, answer = read["messages"]
     assert question == {"role": "user", "content": "How much is the bond?",
@@ -115,7 +127,7 @@ def test_deleted_with_their_collection(keyed: tuple[Service, Keys]) -> None:
     doomed = _create(service, bearer(keys.reader))
     kept = _create(service, admin, collection="kept")
     for conversation_id in (doomed, kept):
-        conversing.record(service.state, conversation_id, "bond?", fake_answer().to_dict())
+        conversing.record(service.state, conversation_id, "bond?", fake_answer())
 
     assert service.client.delete("/v1/collections/docs", headers=admin).status_code == 204
     problem(service.client.get(f"{ROUTE}/{doomed}", headers=admin), 404)
@@ -138,3 +150,124 @@ def test_declared_in_openapi(service: Service) -> None:
     assert "application/problem+json" in created["409"]["content"]
     message = document["components"]["schemas"]["MessageOut"]["properties"]
     assert {"role", "content", "citations", "found", "standalone_question"} <= set(message)
+
+
+class Interrupted:
+    """The real pipeline, but a question containing 'interrupt' fails after its first
+    token, as a stream stopped at the deadline does."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+
+    def stream(self, query: Any, history: Any = None) -> Iterator[Any]:
+        if "interrupt" in query.text:
+            yield "Partly "
+            raise RequestTimeoutError("no answer within 1 s; generation was stopped")
+        yield from self.pipeline.stream(query, history)
+
+
+@pytest.fixture
+def answering(tmp_path: Path) -> Iterator[tuple[TestClient, Echo]]:
+    """The real pipeline over a hashing-embedder collection 'docs', with a generator
+    that echoes the first passage of its prompt (tests/api/test_history.py), at most
+    two turns of history and four stored messages a conversation."""
+    index_dir = tmp_path / "idx"
+    records = [{"id": "inspection", "text": INSPECTION}, {"id": "repair", "text": REPAIR}]
+    build_collection(index_dir, "docs", records)
+    settings = Settings(
+        index_dir=index_dir,
+        audit=False,
+        contextualiser="rule",
+        max_history_turns=2,
+        conversation_max_messages=4,
+    )
+    app = create_app(settings, warm=False)
+    generator = Echo()
+    with TestClient(app) as client:
+        state = app.state.qa
+        state.runtime.add_embedder(HashingEmbedder())
+        state.runtime._generator = generator
+        state.pipeline = Interrupted(state.pipeline)
+        assert client.post("/v1/collections", json={"name": "other"}).status_code == 201
+        yield client, generator
+
+
+def _streamed(client: TestClient, **body: Any) -> list[tuple[str, dict[str, Any]]]:
+    with client.stream("POST", "/v1/ask", json={**body, "stream": True}) as response:
+        assert response.status_code == 200, response.read()
+        text = "".join(response.iter_text())
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = block.split("\n", 1)
+        events.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return events
+
+
+def test_a_stored_conversation_is_the_history(answering: tuple[TestClient, Echo]) -> None:
+    client, generator = answering
+    conversation_id = client.post(ROUTE, json={"collection": "docs"}).json()["id"]
+    # No collection named: the conversation's own.
+    first = client.post("/v1/ask", json={"question": FIRST, "conversation_id": conversation_id})
+    assert first.status_code == 200, first.text
+    assert [c["document"] for c in first.json()["citations"]] == ["inspection"]
+
+    events = _streamed(client, question="And for a repair?", conversation_id=conversation_id)
+    assert events[0][0] == "token" and events[-1][0] == "answer"
+    second = events[-1][1]
+    assert second["standalone_question"] == "What is the notice period for a repair?"
+    assert [c["document"] for c in second["citations"]] == ["repair"]
+    assert f"User: {FIRST}" in generator.prompts[-1]
+
+    messages = client.get(f"{ROUTE}/{conversation_id}").json()["messages"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", FIRST),
+        ("assistant", first.json()["answer"]),
+        ("user", "And for a repair?"),
+        ("assistant", second["answer"]),
+    ]
+    assert messages[3]["standalone_question"] == second["standalone_question"]
+    assert messages[3]["citations"] == second["citations"] and messages[3]["found"] is True
+
+    # A stream that fails before its answer adds nothing.
+    events = _streamed(client, question="interrupt me", conversation_id=conversation_id)
+    assert events[-1][0] == "error" and events[-1][1]["status"] == 504
+    assert client.get(f"{ROUTE}/{conversation_id}").json()["message_count"] == 4
+
+    # A third turn: the history sent is the last two stored turns (QA_MAX_HISTORY_TURNS
+    # would refuse four), and the stored conversation keeps its newest four messages.
+    third = client.post(
+        "/v1/ask", json={"question": "Does that apply to the tenant too?",
+                         "conversation_id": conversation_id, "collection": "docs"},
+    )  # fmt: skip
+    assert third.status_code == 200, third.text
+    assert "User: And for a repair?" in generator.prompts[-1]
+    assert f"User: {FIRST}" not in generator.prompts[-1]
+    stored = client.get(f"{ROUTE}/{conversation_id}").json()["messages"]
+    assert [m["content"] for m in stored[::2]] == [
+        "And for a repair?",
+        "Does that apply to the tenant too?",
+    ]
+
+
+def test_conversation_id_refusals(answering: tuple[TestClient, Echo]) -> None:
+    client, _ = answering
+    conversation_id = client.post(ROUTE, json={"collection": "docs"}).json()["id"]
+    ask = {"question": FIRST, "conversation_id": conversation_id}
+    body = problem(client.post("/v1/ask", json={**ask, "collection": "other"}), 409)
+    assert body["detail"].startswith(
+        f"conversation {conversation_id!r} is over collection 'docs', not 'other'"
+    )
+    history = [{"role": "user", "content": "Hello?"}]
+    body = problem(client.post("/v1/ask", json={**ask, "history": history}), 422)
+    assert "either history or conversation_id" in body["detail"]
+    body = problem(client.post("/v1/ask", json={**ask, "conversation_id": "nope"}), 404)
+    assert body["detail"] == "conversation 'nope' does not exist"
+    assert client.get(f"{ROUTE}/{conversation_id}").json()["messages"] == []
+
+
+def test_another_keys_conversation_is_not_found_by_ask(keyed: tuple[Service, Keys]) -> None:
+    service, keys = keyed
+    theirs = _create(service, bearer(keys.writer))
+    ask = {"question": "bond?", "conversation_id": theirs}
+    response = service.client.post("/v1/ask", json=ask, headers=bearer(keys.reader))
+    assert problem(response, 404)["detail"] == f"conversation {theirs!r} does not exist"

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
+import anyio.to_thread
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from qa.api import conversing
 from qa.api.answering import AnswerStream, AnswerStreamResponse
 from qa.api.deps import StateDep
 from qa.api.schemas import AnswerOut, AskBody, TurnIn
@@ -28,17 +31,25 @@ router = APIRouter(prefix="/v1", tags=["ask"])
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def ask(body: AskBody, state: StateDep, key: KeyDep) -> AnswerOut | StreamingResponse:
-    authorize(key, body.collection, "reader")
+    collection, history = body.collection, history_turns(body.history)
+    if body.conversation_id is not None:
+        named = collection if "collection" in body.model_fields_set else None
+        collection, history = await anyio.to_thread.run_sync(
+            conversing.continued, state, key, body.conversation_id, named, history
+        )
+    authorize(key, collection, "reader")
     stream = await AnswerStream.open(
         state,
         body.question,
-        body.collection,
+        collection,
         body.k,
         body.filters,
         key=key,
         route="/v1/ask",
-        history=history_turns(body.history),
+        history=history,
     )
+    if body.conversation_id is not None:
+        stream.on_answer(partial(conversing.record, state, body.conversation_id, body.question))
     if not body.stream:
         answer = await stream.answer()
         return AnswerOut.model_validate(answer.to_dict())
