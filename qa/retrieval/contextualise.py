@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from qa.answer.prompts import inert
 from qa.models.protocols import ChatMessage
 from qa.models.protocols import Generator as TextGenerator
 from qa.records import Turn
@@ -109,9 +110,9 @@ class Contextualiser:
         limit = self.settings.rewrite_tokens
         lines = []
         for turn in _recent_exchanges(history, self.settings.contextualiser_turns):
-            content = " ".join(turn.content.split())[:_REWRITE_TURN_CHARS]
+            content = inert(" ".join(turn.content.split())[:_REWRITE_TURN_CHARS])
             lines.append(f"{'User' if turn.role == 'user' else 'Assistant'}: {content}")
-        user = "Conversation:\n" + "\n".join(lines) + f"\n\nLast question: {question}"
+        user = "Conversation:\n" + "\n".join(lines) + f"\n\nLast question: {inert(question)}"
         messages = [
             ChatMessage(role="system", content=_REWRITE_SYSTEM),
             ChatMessage(role="user", content=user),

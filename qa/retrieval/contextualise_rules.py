@@ -26,7 +26,8 @@ _EN_VAGUE = frozenset(
     "why how what which who whom whose when where more else tell explain mean means meaning "
     "example examples detail details really sure ok okay thanks thank please again also too "
     "so about and or then exactly say said happen happens case way thing things kind sort "
-    "other others important difference between better best true right yes no".split()
+    "other others important difference between better best true right yes no often much "
+    "many".split()
 )
 _EN_AUXILIARIES = frozenset("do does did can could will would should may might must shall".split())
 _EN_ELLIPSIS = re.compile(
