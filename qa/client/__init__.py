@@ -10,6 +10,9 @@
                 print(item, end="", flush=True)                       # the draft, as written
             else:
                 answer = item                                         # the grounded answer
+        chat = qa.chat("default")                       # a conversation: follow-ups
+        chat.ask("What notice must a landlord give before an inspection?")
+        chat.ask("And for a repair?")                   # asked with the turns before it
 
 Every error the server reports (problem+json) is raised as QAClientError with its
 status, title and detail, so callers branch on `status` rather than parse bodies.
@@ -17,37 +20,47 @@ Transport failures (connection refused, timeouts) stay httpx exceptions: they sa
 nothing about the request and are usually retried differently.
 """
 
+from qa.client.chat import Chat
 from qa.client.client import DEFAULT_TIMEOUT, Client
 from qa.client.errors import QAClientError
 from qa.client.shapes import (
     Answer,
     Citation,
     Collection,
+    Conversation,
+    ConversationsPage,
     Document,
     DocumentsPage,
     FilterValue,
     Job,
     JobProgress,
+    Message,
     Record,
     SearchResult,
     StreamItem,
+    Turn,
     Upload,
 )
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Answer",
+    "Chat",
     "Citation",
     "Client",
     "Collection",
+    "Conversation",
+    "ConversationsPage",
     "Document",
     "DocumentsPage",
     "FilterValue",
     "Job",
     "JobProgress",
+    "Message",
     "QAClientError",
     "Record",
     "SearchResult",
     "StreamItem",
+    "Turn",
     "Upload",
 ]

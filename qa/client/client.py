@@ -11,10 +11,13 @@ from typing import IO, Any, Literal, Self, cast
 
 import httpx
 
+from qa.client.chat import Chat
 from qa.client.errors import QAClientError, check
 from qa.client.shapes import (
     Answer,
     Collection,
+    Conversation,
+    ConversationsPage,
     Document,
     DocumentsPage,
     FilterValue,
@@ -22,6 +25,7 @@ from qa.client.shapes import (
     Record,
     SearchResult,
     StreamItem,
+    Turn,
     Upload,
 )
 from qa.client.wire import ask_body, document_path, lines, segment, single_upload, sse_events
@@ -73,24 +77,35 @@ class Client:
     def ask(
         self,
         question: str,
-        collection: str = "default",
+        collection: str | None = None,
         k: int | None = None,
         filters: Mapping[str, FilterValue] | None = None,
+        *,
+        history: Sequence[Turn] | None = None,
+        conversation_id: str | None = None,
     ) -> Answer:
-        body = ask_body(question, collection, k, filters, stream=False)
+        """`history`: the turns before the question, oldest first, so that a follow-up
+        means what it refers to; `conversation_id`: a conversation the server keeps
+        instead (its collection is used when none is given). `chat()` keeps either."""
+        body = ask_body(question, collection, k, filters, stream=False, history=history,
+                        conversation_id=conversation_id)  # fmt: skip
         return cast(Answer, self._request("POST", "/v1/ask", json=body).json())
 
     def ask_stream(
         self,
         question: str,
-        collection: str = "default",
+        collection: str | None = None,
         k: int | None = None,
         filters: Mapping[str, FilterValue] | None = None,
+        *,
+        history: Sequence[Turn] | None = None,
+        conversation_id: str | None = None,
     ) -> Iterator[StreamItem]:
         """Errors before the answer starts raise at the first `next()`; an error after
         it (the server's deadline) raises where it happens in the stream. Leaving the
         loop early closes the connection, which stops the generation on the server."""
-        body = ask_body(question, collection, k, filters, stream=True)
+        body = ask_body(question, collection, k, filters, stream=True, history=history,
+                        conversation_id=conversation_id)  # fmt: skip
         with self._http.stream("POST", "/v1/ask", json=body, headers=self._headers) as response:
             check(response)
             for event, data in sse_events(lines(response.iter_text())):
@@ -105,6 +120,26 @@ class Client:
                         str(data.get("detail", "")),
                         body=data,
                     )
+
+    def chat(
+        self,
+        collection: str | None = None,
+        k: int | None = None,
+        filters: Mapping[str, FilterValue] | None = None,
+        *,
+        server: bool = False,
+        conversation_id: str | None = None,
+    ) -> Chat:
+        """A conversation: each `ask` on it sends the turns before it. Kept here and sent
+        as `history` (the server stores nothing), or with `server=True` kept by the
+        server too (POST /v1/conversations); `conversation_id` resumes a stored one."""
+        if conversation_id is None and server:
+            conversation_id = self.create_conversation(collection)["id"]
+        if conversation_id is None:
+            return Chat(self, collection, k, filters)
+        stored = self.conversation(conversation_id)
+        turns = [Turn(role=m["role"], content=m["content"]) for m in stored["messages"]]
+        return Chat(self, stored["collection"], k, filters, conversation_id, turns)
 
     def search(
         self,
@@ -228,3 +263,27 @@ class Client:
 
     def delete_collection(self, name: str) -> None:
         self._request("DELETE", f"/v1/collections/{segment(name)}")
+
+    # Conversations kept by the server.
+
+    def create_conversation(self, collection: str | None = None) -> Conversation:
+        body = {} if collection is None else {"collection": collection}
+        return cast(Conversation, self._request("POST", "/v1/conversations", json=body).json())
+
+    def conversations(
+        self, collection: str | None = None, offset: int = 0, limit: int = 50
+    ) -> ConversationsPage:
+        """The key's own conversations (an admin key's: all in its collections), latest first."""
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if collection is not None:
+            params["collection"] = collection
+        response = self._request("GET", "/v1/conversations", params=params)
+        return cast(ConversationsPage, response.json())
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """With its messages, oldest first."""
+        path = f"/v1/conversations/{segment(conversation_id)}"
+        return cast(Conversation, self._request("GET", path).json())
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self._request("DELETE", f"/v1/conversations/{segment(conversation_id)}")

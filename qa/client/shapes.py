@@ -30,6 +30,50 @@ class Answer(TypedDict):
     citations: list[Citation]
     language: str
     timings: dict[str, float]
+    confidence: NotRequired[float | None]
+    standalone_question: NotRequired[str]
+    """Asked with a history only: what was searched."""
+    clarification: NotRequired[bool]
+    """Asked with a history only: the answer is a question back."""
+
+
+class Turn(TypedDict):
+    """One earlier message of a conversation, as `history` sends it."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Message(TypedDict):
+    """A stored conversation's message; an assistant's also has its answer's fields."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: str
+    found: NotRequired[bool]
+    citations: NotRequired[list[Citation]]
+    confidence: NotRequired[float | None]
+    language: NotRequired[str]
+    standalone_question: NotRequired[str]
+    clarification: NotRequired[bool]
+
+
+class Conversation(TypedDict):
+    id: str
+    collection: str
+    title: str | None
+    created_at: str
+    updated_at: str
+    message_count: int
+    messages: NotRequired[list[Message]]
+    """Oldest first; in a single conversation's reading, not in a list of them."""
+
+
+class ConversationsPage(TypedDict):
+    conversations: list[Conversation]
+    total: int
+    offset: int
+    limit: int
 
 
 class SearchResult(TypedDict):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from qa.client.shapes import FilterValue
+from qa.client.shapes import FilterValue, Turn
 
 
 def segment(value: str) -> str:
@@ -30,17 +30,23 @@ def single_upload(item: object) -> bool:
 
 def ask_body(
     question: str,
-    collection: str,
+    collection: str | None,
     k: int | None,
     filters: Mapping[str, FilterValue] | None,
     *,
     stream: bool,
+    history: Sequence[Turn] | None = None,
+    conversation_id: str | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"question": question, "collection": collection, "stream": stream}
-    if k is not None:
-        body["k"] = k
+    """Only what the caller gave: a collection left out is the server's default, or the
+    conversation's own when a conversation_id is sent."""
+    body: dict[str, Any] = {"question": question, "stream": stream}
+    optional = {"collection": collection, "k": k, "conversation_id": conversation_id}
+    body.update({name: value for name, value in optional.items() if value is not None})
     if filters is not None:
         body["filters"] = dict(filters)
+    if history is not None:
+        body["history"] = [{"role": t["role"], "content": t["content"]} for t in history]
     return body
 
 
