@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from qa.cli import ask, ingest, search, serve
+from qa.cli import ask, chat, ingest, search, serve
 from qa.cli.eval import app as eval_app
 from qa.cli.index import app as index_app
 from qa.cli.keys import app as keys_app
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.command()(ingest.ingest)
 app.command()(search.search)
 app.command()(ask.ask)
+app.command()(chat.chat)
 app.command()(serve.serve)
 app.add_typer(keys_app, name="keys")
 app.add_typer(index_app, name="index")
