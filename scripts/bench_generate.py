@@ -18,6 +18,12 @@ Variants:
   llama-cpp                   the preset's GGUF file run natively by llama-cpp-python
                               (the `gguf` extra, built by `make install`; skipped when
                               it is not importable)
+  ct2-int8, ct2-int8_float32  the converted folder re-converted once by CTranslate2 to
+                              int8 weights (per-channel scales), computed in int8 or with
+                              float32 activations (the `ct2` extra; skipped without it)
+
+The variants take turns prompt by prompt, so a load that comes and goes on a shared
+machine weighs on all of them alike: compare the medians of one run, not across runs.
 
 Figures per variant: median time to first token (prompt read plus one decoding step),
 prompt tokens/s, median decoding tokens/s, and fidelity against float32: the share of
@@ -174,6 +180,37 @@ def run_llama_cpp(gguf: Path, folder: Path, new: int) -> Answerer:
     return answer
 
 
+def run_ct2(compute_type: str, folder: Path, cache: Path, new: int) -> Answerer:
+    import ctranslate2
+    from transformers import AutoTokenizer
+
+    from qa.models.ct2_generator import convert_ct2
+
+    tokenizer: Any = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = convert_ct2(folder, cache)
+    generator = ctranslate2.Generator(
+        str(model), device="cpu", compute_type=compute_type, intra_threads=os.cpu_count() or 1
+    )
+
+    def answer(m: list[ChatMessage]) -> tuple[list[int], int, Timing]:
+        ids = tokenizer.apply_chat_template(
+            [{"role": x["role"], "content": x["content"]} for x in m],
+            add_generation_prompt=True,
+            return_dict=True,
+        )["input_ids"]
+        timing = Timing()
+        timing.put(None)
+        out: list[int] = []
+        for step in generator.generate_tokens(
+            tokenizer.convert_ids_to_tokens(ids), max_length=new, sampling_topk=1
+        ):
+            timing.put(step.token_id)
+            out.append(step.token_id)
+        return out, len(ids), timing
+
+    return answer
+
+
 def common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -194,8 +231,16 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["float32", "float16", "bfloat16", "int8", "llama-cpp"],
-        choices=["float32", "float16", "bfloat16", "int8", "llama-cpp"],
+        default=["float32", "float16", "bfloat16", "int8", "llama-cpp", "ct2-int8"],
+        choices=[
+            "float32",
+            "float16",
+            "bfloat16",
+            "int8",
+            "llama-cpp",
+            "ct2-int8",
+            "ct2-int8_float32",
+        ],
     )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_generate.json")
     args = parser.parse_args()
@@ -210,6 +255,7 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     answers: dict[str, list[list[int]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-generate-gguf-") as tmp:
+        answerers: dict[str, Answerer] = {}
         for variant in args.variants:
             if variant == "llama-cpp":
                 try:
@@ -223,25 +269,38 @@ def main() -> None:
                 ]
                 gguf = Path(tmp) / "model.gguf"
                 join_verified(parts, gguf, preset.sha256)
-                answer = run_llama_cpp(gguf, folder, args.new_tokens)
+                answerers[variant] = run_llama_cpp(gguf, folder, args.new_tokens)
+            elif variant.startswith("ct2-"):
+                try:
+                    import ctranslate2  # noqa: F401
+                except ImportError:
+                    print(f"{variant}: ctranslate2 is not installed; skipped (see --help)")
+                    continue
+                answerers[variant] = run_ct2(
+                    variant.removeprefix("ct2-"), folder, settings.cache_dir, args.new_tokens
+                )
             else:
-                answer = run_transformers(variant, folder, args.new_tokens)
-            answer(messages[0])  # warm-up
-            first, prompt_rates, decode_rates, ids = [], [], [], []
-            for m in tqdm(messages, desc=variant, unit="prompt"):
+                answerers[variant] = run_transformers(variant, folder, args.new_tokens)
+            answerers[variant](messages[0])  # warm-up
+        first: dict[str, list[float]] = {v: [] for v in answerers}
+        prompt_rates: dict[str, list[float]] = {v: [] for v in answerers}
+        decode_rates: dict[str, list[float]] = {v: [] for v in answerers}
+        answers.update({v: [] for v in answerers})
+        for m in tqdm(messages, desc="prompts", unit="prompt"):
+            for variant, answer in answerers.items():
                 tokens, prompt, timing = answer(m)
                 ttft = timing.times[0] - timing.started
-                first.append(ttft)
-                prompt_rates.append(prompt / ttft)
+                first[variant].append(ttft)
+                prompt_rates[variant].append(prompt / ttft)
                 if len(timing.times) > 1:
                     span = timing.times[-1] - timing.times[0]
-                    decode_rates.append((len(timing.times) - 1) / span)
-                ids.append(tokens)
-            answers[variant] = ids
+                    decode_rates[variant].append((len(timing.times) - 1) / span)
+                answers[variant].append(tokens)
+        for variant in answerers:
             results[variant] = {
-                "first_token_s_median": round(statistics.median(first), 3),
-                "prompt_tokens_per_s_median": round(statistics.median(prompt_rates), 1),
-                "decode_tokens_per_s_median": round(statistics.median(decode_rates), 2),
+                "first_token_s_median": round(statistics.median(first[variant]), 3),
+                "prompt_tokens_per_s_median": round(statistics.median(prompt_rates[variant]), 1),
+                "decode_tokens_per_s_median": round(statistics.median(decode_rates[variant]), 2),
             }
     reference = answers.get("float32")
     for variant, ids in answers.items():

@@ -145,15 +145,15 @@ def remove_stale_joins(gguf: Path) -> list[Path]:
     return stale
 
 
-GeneratorBackend = Literal["transformers", "llama-cpp"]
+GeneratorBackend = Literal["transformers", "llama-cpp", "ctranslate2"]
 
 
 def check_backend(spec: str, backend: GeneratorBackend) -> None:
     """Refuse a generator the chosen backend cannot run, saying what would."""
     gguf_file = spec not in GENERATOR_PRESETS and Path(spec).suffix.lower() == ".gguf"
-    if backend == "transformers" and gguf_file:
+    if backend != "llama-cpp" and gguf_file:
         raise ModelNotAvailableError(
-            f"generator {spec!r} is a GGUF file, which the transformers backend cannot "
+            f"generator {spec!r} is a GGUF file, which the {backend} backend cannot "
             "load: set QA_GENERATOR_BACKEND=llama-cpp"
         )
     if backend == "llama-cpp":
@@ -167,6 +167,12 @@ def check_backend(spec: str, backend: GeneratorBackend) -> None:
                 "QA_GENERATOR_BACKEND=llama-cpp needs llama-cpp-python: `make install` "
                 "builds it, or `pip install 'qa[gguf]'` (needs cmake and a C++ compiler)"
             )
+
+    if backend == "ctranslate2" and importlib.util.find_spec("ctranslate2") is None:
+        raise ModelNotAvailableError(
+            "QA_GENERATOR_BACKEND=ctranslate2 needs CTranslate2: `make install` installs it, "
+            "or `pip install 'qa[ct2]'`"
+        )
 
 
 def generator_gguf(spec: str, cache_dir: Path) -> Path:
@@ -215,6 +221,10 @@ def load_generator(
         from qa.models.llama_generator import LlamaCppGenerator
 
         return LlamaCppGenerator(path, name, threads=threads)
+    if backend == "ctranslate2":
+        from qa.models.ct2_generator import CTranslate2Generator, convert_ct2
+
+        return CTranslate2Generator(path, convert_ct2(path, cache_dir), name, threads=threads)
 
     from qa.models.hf_generator import TransformersGenerator
 

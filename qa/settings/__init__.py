@@ -64,11 +64,12 @@ class Settings(ServiceSettings, StoreSettings, ConversationSettings, HistorySett
         description="'tiny', 'fast', 'quality', a local Hugging Face causal-LM folder or a "
         "local .gguf file (with the llama-cpp backend).",
     )
-    generator_backend: Literal["transformers", "llama-cpp"] = Field(
+    generator_backend: Literal["transformers", "llama-cpp", "ctranslate2"] = Field(
         default="transformers",
         description="What runs the generator. 'llama-cpp' runs the GGUF presets (or a "
         ".gguf file) natively: 4.5x faster decoding, but a slower first token on 2 cores "
-        "(scripts/bench_generate.py, docs/PERFORMANCE.md); needs llama-cpp-python.",
+        "(scripts/bench_generate.py, docs/PERFORMANCE.md); needs llama-cpp-python. "
+        "'ctranslate2' runs an int8 copy of the converted folder (made once, in seconds).",
     )
     generator_dtype: Literal["float32", "bfloat16", "float16"] = Field(
         default="float32",
