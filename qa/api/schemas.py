@@ -204,9 +204,10 @@ _PROBLEM_STATUSES: dict[int, str] = {
     400: "Malformed JSON.",
     401: "No API key, or an unknown or revoked one (once keys exist).",
     403: "The key's role or collections do not allow this.",
-    404: "Unknown collection, document or job.",
-    409: "Conflicts with the current state: the collection exists, or its index was built "
-    "with another embedder.",
+    404: "Unknown collection, document, job or conversation (another key's conversation too).",
+    409: "Conflicts with the current state: the collection exists, its index was built "
+    "with another embedder, the conversation is over another collection, or the key "
+    "holds QA_CONVERSATIONS_PER_KEY conversations.",
     413: "The body is over QA_MAX_BODY_BYTES (uploads: QA_MAX_UPLOAD_BYTES).",
     415: "A file type or content type the route does not take.",
     422: "A field is invalid.",
