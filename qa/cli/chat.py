@@ -10,6 +10,7 @@ on a terminal only (or with --stream).
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
@@ -176,6 +177,8 @@ def chat(
     session = Session(AskPipeline(runtime), collection, k, parse_filters(filters), live=live)
     interactive = sys.stdin.isatty()
     if interactive:
+        # Model loads and dropped sentences are for logs, not between a person's turns.
+        logging.getLogger().setLevel(logging.WARNING)
         typer.echo(f"Asking collection {collection!r}. /help lists the commands; Ctrl-D leaves.")
     try:
         for line in _lines(interactive):
