@@ -71,8 +71,9 @@ _ZH_VAGUE = frozenset(
 # A follow-up with this many subject terms or fewer, and a pronoun, refers back; with
 # more it is taken to name its own subject; one with this many or fewer refers back
 # whatever its words (measured on MTRAG-UN dev).
-_ANAPHOR_TERMS = 3
-_SHORT_TERMS = 1
+_ANAPHOR_TERMS = 4
+_SHORT_TERMS = 2
+_SHORT_TERMS_ZH = 1
 _CARRIED_TERMS = 8
 
 
@@ -125,7 +126,9 @@ def vague(question: str) -> bool:
 def refers_back(question: str) -> bool:
     """Whether the question leans on an earlier one for its subject."""
     terms = subject_terms(question)
-    if len(terms) <= _SHORT_TERMS or _is_elliptical(question):
+    # A Chinese word (jieba) is a compound: "借书" says what "borrowing books" does.
+    short = _SHORT_TERMS_ZH if detect(question) == "zh" else _SHORT_TERMS
+    if len(terms) <= short or _is_elliptical(question):
         return True
     return _has_anaphor(question) and len(terms) <= _ANAPHOR_TERMS
 

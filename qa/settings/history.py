@@ -21,7 +21,7 @@ class HistorySettings(BaseSettings):
         "MTRAG-UN dev conversations (docs/EVALUATION.md, Conversations).",
     )
     contextualiser_turns: int = Field(
-        default=3,
+        default=2,
         ge=1,
         le=20,
         description="Earlier user turns the contextualiser looks at ('concat' joins them; "

@@ -1,0 +1,206 @@
+"""Follow-up questions on MTRAG-UN dev conversations (#16), for docs/EVALUATION.md.
+
+    .venv/bin/python scripts/eval_conversations.py retrieval [--split dev|test]
+        [--methods none rule concat rewrite] [-k 4]
+    .venv/bin/python scripts/eval_conversations.py answers [--split test]
+        [--answerable 40] [--seed 13] [--set NAME=VALUE ...]
+
+The 469 MTRAG-UN reference passages are ingested with the 600 ClapNQ dev passages as
+distractors (MiniLM, once, cached under the cache folder). Each conversation's last
+user turn is the question and the messages before it its history; conversations fall
+in `dev` or `test` by the CRC32 of their id (the contextualiser is chosen on dev,
+reported on test).
+
+`retrieval` (no generator but for `rewrite`): for answerable follow-ups (ANSWERABLE
+with a history), whether a gold passage is in the top k for each contextualiser
+('none' is the last turn alone), and the median time each adds.
+`answers` (the `fast` generator, default settings, the same pipeline as /v1/ask and
+/v1/chat/completions): a seeded sample of answerable follow-ups and every
+UNANSWERABLE turn, each asked with the full history and with the last turn alone:
+the share of answerable ones whose answer cites a gold passage, the share of
+unanswerable ones declined, and the contextualiser's added latency.
+Writes reports/eval_conversations_{retrieval,answers}_{split}.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import zlib
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from qa.answer.pipeline import AskPipeline
+from qa.records import Document, SearchRequest, Turn
+from qa.retrieval.contextualise import Contextualiser, Method
+from qa.retrieval.search import Retriever
+from qa.runtime import Runtime
+from qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTION = "mtrag"
+
+
+def load(data_dir: Path) -> tuple[list[dict[str, Any]], list[Document]]:
+    folder = data_dir / "mtrag_un_dev"
+    conversations = [json.loads(line) for line in (folder / "conversations.jsonl").open()]
+    documents = [
+        Document(r["id"], r["text"], r.get("title", ""))
+        for r in map(json.loads, (folder / "corpus.jsonl").open())
+    ]
+    seen: set[str] = set()
+    for name in ("clapnq_dev_answerable.jsonl", "clapnq_dev_unanswerable.jsonl"):
+        for row in map(json.loads, (data_dir / "clapnq" / name).open()):
+            for index, passage in enumerate(row["passages"]):
+                if passage["text"] not in seen:
+                    seen.add(passage["text"])
+                    documents.append(
+                        Document(f"clapnq-{row['id']}-{index}", passage["text"], passage["title"])
+                    )
+    return conversations, documents
+
+
+def in_split(conversation: dict[str, Any], split: str) -> bool:
+    half = zlib.crc32(conversation["id"].encode("utf-8")) % 2
+    return split == "all" or (half == 0) == (split == "dev")
+
+
+def turns(conversation: dict[str, Any]) -> tuple[str, list[Turn]]:
+    *earlier, last = conversation["messages"]
+    return last["content"], [Turn(m["role"], m["content"]) for m in earlier]
+
+
+def runtime_for(settings: Settings, documents: list[Document]) -> Runtime:
+    index_dir = settings.cache_dir / "eval" / f"conversations-{len(documents)}"
+    runtime = Runtime(settings.model_copy(update={"index_dir": index_dir, "audit": False}))
+    if not runtime.store.exists(COLLECTION):
+        runtime.ingest_documents(documents, COLLECTION, embedder="minilm")
+    return runtime
+
+
+def gold(conversation: dict[str, Any]) -> set[str]:
+    return set(conversation["gold_docs"])
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 4) if values else 0.0
+
+
+def retrieval(
+    runtime: Runtime, cases: list[dict[str, Any]], methods: list[Method], k: int
+) -> dict[str, Any]:
+    retriever = Retriever(runtime)
+    results: dict[str, Any] = {}
+    for method in methods:
+        contextualiser = Contextualiser(runtime.settings, runtime.generator, method=method)
+        hits = 0
+        seconds: list[float] = []
+        rows: list[dict[str, Any]] = []
+        for case in tqdm(cases, desc=method, unit="turn"):
+            question, history = turns(case)
+            standalone = contextualiser.run(question, history)
+            seconds.append(standalone.seconds)
+            query = runtime.open_query(SearchRequest(standalone.text, COLLECTION, k))
+            found = [h.chunk.document_id for h in retriever.run(query)]
+            hit = bool(gold(case) & set(found))
+            hits += hit
+            rows.append({"id": case["id"], "standalone": standalone.text, "hit": hit})
+        results[method] = {
+            f"hit@{k}": round(hits / len(cases), 4),
+            "median_s": median(seconds),
+            "turns": rows,
+        }
+        print(f"{method:8} hit@{k} {hits / len(cases):.3f}  median {median(seconds):.4f} s")
+    return results
+
+
+def answers(
+    runtime: Runtime, answerable: list[dict[str, Any]], refusable: list[dict[str, Any]]
+) -> dict[str, Any]:
+    pipeline = AskPipeline(runtime)
+    out: dict[str, Any] = {}
+    for mode in ("history", "last_turn"):
+        rows = []
+        for case in tqdm([*answerable, *refusable], desc=mode, unit="turn"):
+            question, history = turns(case)
+            answer = pipeline.ask(
+                question, COLLECTION, history=history if mode == "history" else None
+            )
+            cited = {c.document for c in answer.citations}
+            rows.append(
+                {
+                    "id": case["id"],
+                    "answerability": case["answerability"],
+                    "found": answer.found,
+                    "cites_gold": bool(cited & gold(case)),
+                    "clarification": answer.clarification,
+                    "standalone": answer.standalone_question,
+                    "answer": answer.answer,
+                    "timings": answer.timings,
+                }
+            )
+        asked = [r for r in rows if r["answerability"] == "ANSWERABLE"]
+        declined = [r for r in rows if r["answerability"] == "UNANSWERABLE"]
+        out[mode] = {
+            "citation_hit": round(sum(r["cites_gold"] for r in asked) / len(asked), 4),
+            "refusal": round(sum(not r["found"] for r in declined) / len(declined), 4),
+            "contextualise_median_s": median(
+                [r["timings"]["contextualise_s"] for r in rows if "contextualise_s" in r["timings"]]
+            ),
+            "answer_median_s": median([sum(r["timings"].values()) for r in rows]),
+            "rows": rows,
+        }
+        print(
+            f"{mode:9} citation hit {out[mode]['citation_hit']:.3f} ({len(asked)})  "
+            f"refusal {out[mode]['refusal']:.3f} ({len(declined)})  "
+            f"contextualiser median {out[mode]['contextualise_median_s']:.4f} s",
+            flush=True,
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("part", choices=["retrieval", "answers"])
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="dev")
+    parser.add_argument("--methods", nargs="+", default=["none", "rule", "concat", "rewrite"])
+    parser.add_argument("-k", type=int, default=4, help="passages retrieved (QA_TOP_K's default)")
+    parser.add_argument("--answerable", type=int, default=40, help="answerable turns sampled")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+
+    settings = Settings(**dict(item.split("=", 1) for item in args.set))
+    conversations, documents = load(settings.data_dir)
+    runtime = runtime_for(settings, documents)
+    chosen = [c for c in conversations if in_split(c, args.split)]
+    follow_ups = [
+        c for c in chosen if c["answerability"] == "ANSWERABLE" and len(c["messages"]) > 1
+    ]
+    refusable = [c for c in chosen if c["answerability"] == "UNANSWERABLE"]
+    report: dict[str, Any] = {
+        "split": args.split,
+        "documents": len(documents),
+        "settings": {"contextualiser": settings.contextualiser, "generator": settings.generator},
+    }
+    if args.part == "retrieval":
+        report["answerable_follow_ups"] = len(follow_ups)
+        report["methods"] = retrieval(runtime, follow_ups, args.methods, args.k)
+    else:
+        sample = random.Random(args.seed).sample(follow_ups, min(args.answerable, len(follow_ups)))
+        report["answerable_follow_ups"], report["unanswerable"] = len(sample), len(refusable)
+        report["modes"] = answers(runtime, sample, refusable)
+    out = ROOT / "reports" / f"eval_conversations_{args.part}_{args.split}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
