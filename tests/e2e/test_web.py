@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import CORPUS, ROOT, qa_serve
@@ -45,7 +46,9 @@ if not CHROMIUM.exists():
 from playwright.sync_api import (  # noqa: E402
     Browser,
     BrowserContext,
+    Locator,
     Page,
+    Request,
     Route,
     expect,
     sync_playwright,
@@ -130,6 +133,12 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
     assert not errors, errors
 
 
+def _turn(page: Page, n: int = -1) -> Locator:
+    """The n-th question and answer of the thread (the last by default)."""
+    turns = page.locator("#thread .turn")
+    return turns.last if n == -1 else turns.nth(n)
+
+
 def _ask(page: Page, question: str) -> None:
     box = page.locator("#question")
     box.fill(question)
@@ -137,47 +146,84 @@ def _ask(page: Page, question: str) -> None:
 
 
 def _wait_answer(page: Page, state: str) -> None:
-    expect(page.locator("#answer-box")).to_have_attribute(
+    box = _turn(page).locator(".answer-box")
+    expect(box).to_have_attribute(
         "data-state",
-        re.compile("^(answered|low-confidence|not-found|error)$"),
+        re.compile("^(answered|low-confidence|not-found|clarification|error)$"),
         timeout=ANSWER_MS,
     )
-    got = page.locator("#answer-box").get_attribute("data-state")
-    assert got == state, (got, page.locator("#answer-box").inner_text())
+    got = box.get_attribute("data-state")
+    assert got == state, (got, box.inner_text())
 
 
 def _no_injection(page: Page) -> None:
     assert page.evaluate("window.__pwned === undefined")
-    assert page.locator("main img, main script:not([src])").count() == 0
+    assert page.locator("main img, dialog img, main script:not([src])").count() == 0
+
+
+def _asked(page: Page) -> list[dict[str, Any]]:
+    """The bodies of the page's POST /v1/ask requests, as they are sent."""
+    bodies: list[dict[str, Any]] = []
+
+    def seen(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/v1/ask"):
+            bodies.append(request.post_data_json)
+
+    page.on("request", seen)
+    return bodies
+
+
+def _marked(locator: Locator) -> str:
+    """The highlighted text: one <mark> per text run it covers (bold inside a quote
+    splits it), joined."""
+    return "".join(locator.locator("mark").all_inner_texts())
+
+
+def _show(page: Page, view: str) -> None:
+    page.locator(f"#view-{view}").click()
+    expect(page.locator(f"#{view}-view")).to_be_visible()
 
 
 # Set when the draft streams in before the checked answer replaces it. Watched from
 # inside the page: its Content-Security-Policy forbids the string evaluation that
 # wait_for_function polls with.
 WATCH_DRAFT = """() => {
-  const box = document.querySelector('#answer-box');
-  const answer = document.querySelector('#answer');
+  const thread = document.querySelector('#thread');
   window.sawDraft = false;
   new MutationObserver(() => {
-    window.sawDraft ||= box.dataset.state === 'streaming'
+    const box = thread.querySelector('.turn:last-child .answer-box');
+    const answer = box && box.querySelector('.answer');
+    window.sawDraft ||= !!answer && box.dataset.state === 'streaming'
       && answer.getAttribute('aria-busy') === 'true'
       && answer.textContent.trim().length > 0;
-  }).observe(box, { subtree: true, childList: true, characterData: true, attributes: true });
+  }).observe(thread, { subtree: true, childList: true, characterData: true, attributes: true });
 }"""
 
+BOND = "What is the maximum bond a landlord in Westmere may require from a tenant?"
+# "it" is the bond of the question before: alone, this names nothing to search for.
+LODGE = "And how soon must the landlord lodge it?"
+UNANSWERABLE = "What is the capital of Australia?"
 
-def test_ask_streams_a_cited_answer_and_opens_the_passage(page: Page) -> None:
+
+def test_a_conversation_streams_follows_up_refuses_and_resumes(page: Page) -> None:
+    """Three turns through the real server, kept as a server-side conversation: a cited
+    answer streamed in, a follow-up, a refusal; the sources panel and the document
+    viewer; then a reload that resumes the conversation from the server."""
+    bodies = _asked(page)
     page.evaluate(WATCH_DRAFT)
-    _ask(page, "What is the maximum bond a landlord in Westmere may require from a tenant?")
+    _ask(page, BOND)
     _wait_answer(page, "answered")
     assert page.evaluate("window.sawDraft")
-    answer = page.locator("#answer")
+    first = _turn(page, 0)
+    answer = first.locator(".answer")
     expect(answer).to_contain_text("4 weeks")
     expect(answer).to_have_attribute("aria-busy", "false")
     expect(page.locator("#citations")).to_contain_text("tenancy/residential-tenancies-act.md")
+    conversation = bodies[0].get("conversation_id")
+    assert conversation and "history" not in bodies[0], bodies[0]
 
     # A [n] marker in the text is a button: reach it by keyboard and open it.
-    marker = page.locator("#answer .cite-ref").first
+    marker = first.locator(".cite-ref").first
     number = marker.get_attribute("data-n")
     assert marker.inner_text() == f"[{number}]"
     marker.focus()
@@ -189,18 +235,143 @@ def test_ask_streams_a_cited_answer_and_opens_the_passage(page: Page) -> None:
     source = page.locator(f"#citations li:has(button[data-n='{number}'])")
     document = source.locator("button").inner_text().split("] ", 1)[1].split(" · ")[0]
     expect(page.locator("#passage-meta")).to_contain_text(document)
-    quote = source.locator("q").inner_text()
-    mark = page.locator("#passage-text mark")
-    expect(mark).to_have_count(1)
-    assert mark.inner_text() == quote and quote.strip()
+    quote = source.locator("q").inner_text()  # rendered: its ** are bold, not text
+    assert quote.strip() and "**" not in quote
+    assert _marked(page.locator("#passage-text")) == quote
     assert quote in page.locator("#passage-text").inner_text()
+    assert "**" not in page.locator("#passage-text").inner_text()
 
+    # The follow-up goes on in the stored conversation: the server holds the history.
+    _ask(page, LODGE)
+    _wait_answer(page, "answered")
+    expect(_turn(page).locator(".answer")).to_contain_text("10 business days")
+    assert bodies[1]["conversation_id"] == conversation and "history" not in bodies[1]
+
+    _ask(page, UNANSWERABLE)
+    _wait_answer(page, "not-found")
+    refusal = _turn(page)
+    expect(refusal.locator(".answer")).to_contain_text("Not found in the documents")
+    expect(refusal.locator(".answer")).to_have_class(re.compile(r"\bnotfound\b"))
+    expect(refusal.locator(".ask-error")).to_be_hidden()
+    expect(page.locator("#citations li")).to_have_count(0)
+    expect(page.locator("#sources")).to_be_hidden()
+
+    # An earlier answer's source, opened in its document: scrolled to and highlighted.
+    _turn(page, 0).locator(".cite-ref").first.click()
+    expect(page.locator("#passage-text mark").first).to_be_visible()
+    page.locator("#open-document").click()
+    viewer = page.locator("#viewer")
+    expect(viewer).to_be_visible()
+    expect(page.locator("#viewer-status")).to_contain_text("highlighted")
+    expect(page.locator("#viewer-text mark").first).to_be_in_viewport()
+    assert _marked(page.locator("#viewer-text")) == quote
+    expect(page.locator("#viewer-text .in-passage").first).to_be_visible()
+    expect(page.locator("#viewer-text [role=heading]").first).to_be_attached()
     REPORTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(REPORTS / "web-document.png"))
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    expect(page.locator("#open-document")).to_be_focused()
     page.screenshot(path=str(REPORTS / "web-page.png"), full_page=True)
+
+    page.reload()
+    expect(page.locator("#thread .turn")).to_have_count(3)
+    expect(page.locator("#thread .question-text")).to_have_text([BOND, LODGE, UNANSWERABLE])
+    states = [_turn(page, n).locator(".answer-box").get_attribute("data-state") for n in range(3)]
+    assert states == ["answered", "answered", "not-found"], states
+    expect(_turn(page, 1).locator(".answer")).to_contain_text("10 business days")
+    current = page.locator("#conversation-list .conversation-open[aria-current='true']")
+    expect(current).to_have_attribute("data-id", conversation)
+    expect(current).to_contain_text(BOND)
+    _turn(page, 1).locator(".cite-ref").first.click()
+    expect(page.locator("#passage-text mark").first).to_be_visible()
+    assert "10 business days" in _marked(page.locator("#passage-text"))
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Delete conversation {BOND}").click()
+    expect(page.locator("#thread .turn")).to_have_count(0)
+    expect(page.locator(f"#conversation-list [data-id='{conversation}']")).to_have_count(0)
+    page.reload()
+    expect(page.locator("#conversations-status")).to_contain_text("on the server")
+    expect(page.locator("#thread .turn")).to_have_count(0)
+
+
+def _no_conversations_api(page: Page) -> None:
+    """A server from before /v1/conversations: its 404 for them."""
+
+    def missing(route: Route) -> None:
+        problem = {"title": "Not Found", "status": 404, "detail": "Not Found"}
+        route.fulfill(status=404, content_type="application/problem+json", body=json.dumps(problem))
+
+    page.route(re.compile(r".*/v1/conversations(/.*)?$"), missing)
+
+
+def test_without_server_conversations_the_page_sends_the_history(page: Page) -> None:
+    """The stateless path: the thread is kept in the browser and every question carries
+    the turns before it; the follow-up goes to the real server, which searches it as a
+    standalone question made of that history."""
+    _no_conversations_api(page)
+    page.reload()
+    expect(page.locator("#conversations-status")).to_contain_text("in this browser")
+    bodies = _asked(page)
+    first = {
+        "answer": "A landlord must not require or accept a bond that is more than 4 weeks' "
+        "rent under the agreement. [1]",
+        "found": True,
+        "citations": [_citation(1, "The fee is 12 dollars 🙂 per day.", 0, 0)],
+        "language": "en",
+        "timings": {},
+    }
+
+    def first_canned_then_real(route: Route) -> None:
+        if "history" in (route.request.post_data_json or {}):
+            route.continue_()
+        else:
+            canned = _sse(("answer", first))
+            route.fulfill(status=200, content_type="text/event-stream", body=canned)
+
+    page.route("**/v1/ask", first_canned_then_real)
+    box = page.locator("#question")
+    box.fill(BOND)
+    box.press("Shift+Enter")  # a new line, not a question
+    expect(box).to_have_value(f"{BOND}\n")
+    expect(page.locator("#thread .turn")).to_have_count(0)
+    box.press("Enter")
+    _wait_answer(page, "answered")
+    assert "history" not in bodies[0] and "conversation_id" not in bodies[0], bodies[0]
+
+    _ask(page, LODGE)
+    _wait_answer(page, "answered")
+    assert bodies[1]["history"] == [
+        {"role": "user", "content": BOND},
+        {"role": "assistant", "content": first["answer"]},
+    ], bodies[1]
+    assert "conversation_id" not in bodies[1]
+    follow_up = _turn(page)
+    expect(follow_up.locator(".answer")).to_contain_text("10 business days")
+    expect(follow_up.locator(".standalone")).to_contain_text("bond")  # what was searched
+
+    page.reload()  # resumed from this browser's storage
+    expect(page.locator("#thread .question-text")).to_have_text([BOND, LODGE])
+    expect(_turn(page).locator(".answer")).to_contain_text("10 business days")
+    current = page.locator("#conversation-list .conversation-open[aria-current='true']")
+    expect(current).to_contain_text(BOND)
+    _turn(page, 0).locator(".cite-ref").click()
+    expect(page.locator("#passage-text mark")).to_have_text("The fee is 12 dollars 🙂 per day.")
+
+    page.locator("#new-conversation").click()
+    expect(page.locator("#thread .turn")).to_have_count(0)
+    expect(page.locator("#question")).to_be_focused()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Delete conversation {BOND}").click()
+    expect(page.locator("#conversation-list li")).to_have_count(0)
+    page.reload()
+    expect(page.locator("#thread .turn")).to_have_count(0)
 
 
 def test_upload_then_ask_cites_the_new_file(page: Page, tmp_path: Path) -> None:
     # A new collection, made and chosen on the page.
+    _show(page, "manage")
     page.locator("#new-collection").fill("web-notes")
     page.locator("#new-collection").press("Enter")
     expect(page.locator("#create-status")).to_contain_text("Created")
@@ -231,16 +402,19 @@ def test_upload_then_ask_cites_the_new_file(page: Page, tmp_path: Path) -> None:
     expect(page.locator("#collection option[value='web-notes']")).to_contain_text("1 document")
     _no_injection(page)
 
+    _show(page, "chat")
     _ask(page, "How many sardines does the Quillmere lighthouse keeper feed the heron?")
     _wait_answer(page, "answered")
-    expect(page.locator("#answer")).to_contain_text("7")
+    expect(_turn(page).locator(".answer")).to_contain_text("7")
     expect(page.locator("#citations")).to_contain_text("quillmere-notes.txt")
     page.locator("#citations .cite").first.click()
     expect(page.locator("#passage-meta")).to_contain_text("quillmere-notes.txt")
-    expect(page.locator("#passage-text mark")).to_contain_text("sardines")
+    expect(page.locator("#passage-text mark").first).to_be_visible()
+    assert "sardines" in _marked(page.locator("#passage-text"))
     _no_injection(page)
 
     # Deleted again, after a confirmation.
+    _show(page, "manage")
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Delete quillmere-notes.txt").click()
     expect(row).to_have_count(0)
@@ -250,6 +424,7 @@ def test_upload_then_ask_cites_the_new_file(page: Page, tmp_path: Path) -> None:
 
 
 def test_broken_and_unsupported_uploads_show_their_errors(page: Page, tmp_path: Path) -> None:
+    _show(page, "manage")
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(random.Random(7).randbytes(4096))
     page.locator("#files").set_input_files(str(broken))
@@ -272,27 +447,18 @@ def test_broken_and_unsupported_uploads_show_their_errors(page: Page, tmp_path: 
     expect(page.locator("#job-status")).to_have_class(re.compile(r"\berror\b"))
 
 
-def test_unanswerable_question_is_not_found_not_an_error(page: Page) -> None:
-    _ask(page, "What is the capital of Australia?")
-    _wait_answer(page, "not-found")
-    expect(page.locator("#answer")).to_contain_text("Not found in the documents")
-    expect(page.locator("#answer")).to_have_class(re.compile(r"\bnotfound\b"))
-    expect(page.locator("#ask-error")).to_be_hidden()
-    expect(page.locator("#citations li")).to_have_count(0)
-    expect(page.locator("#sources")).to_be_hidden()
-
-
 def test_chinese_question_gets_a_chinese_answer(page: Page) -> None:
     _ask(page, "图书的借期是多少天？")
     _wait_answer(page, "answered")
-    answer = page.locator("#answer")
+    answer = _turn(page).locator(".answer")
     expect(answer).to_have_attribute("lang", "zh")
     expect(answer).to_contain_text("30")
     assert re.search(r"[\u4e00-\u9fff]", answer.inner_text())
     expect(page.locator("#citations")).to_contain_text("library/借阅规定.txt")
-    page.locator("#answer .cite-ref").first.click()
+    answer.locator(".cite-ref").first.click()
     expect(page.locator("#passage-text")).to_have_attribute("lang", "zh")
-    expect(page.locator("#passage-text mark")).to_contain_text(re.compile(r"[\u4e00-\u9fff]"))
+    expect(page.locator("#passage-text mark").first).to_be_visible()
+    assert re.search(r"[\u4e00-\u9fff]", _marked(page.locator("#passage-text")))
     expect(page.locator("#passage-title")).to_contain_text("借阅规定")
 
 
@@ -345,17 +511,17 @@ def test_hostile_text_and_odd_offsets_render_safely(page: Page) -> None:
     _route_ask(page, _sse(("token", {"text": "<b>draft</b>"}), ("answer", answer)))
     _ask(page, "What is the fee?")
     _wait_answer(page, "answered")
-    expect(page.locator("#answer")).to_have_text(
+    expect(_turn(page).locator(".answer")).to_have_text(
         'It is <img src=x onerror="window.__pwned=1"> 12 dollars [1] or [2]; not [7].'
     )
-    expect(page.locator("#answer .cite-ref")).to_have_count(2)  # [7] names no citation
-    page.locator("#answer .cite-ref[data-n='1']").click()
+    expect(_turn(page).locator(".cite-ref")).to_have_count(2)  # [7] names no citation
+    _turn(page).locator(".cite-ref[data-n='1']").click()
     expect(page.locator("#passage-text mark")).to_have_text(quote)
     expect(page.locator("#passage-text")).to_have_text(PASSAGE)
     expect(page.locator("#passage-meta")).to_contain_text("hostile/<b>doc</b>.txt")
     expect(page.locator("#passage-meta")).to_contain_text("Part 9 > Fees")
     expect(page.locator("#passage-meta")).to_contain_text("3")
-    page.locator("#answer .cite-ref[data-n='2']").click()
+    _turn(page).locator(".cite-ref[data-n='2']").click()
     expect(page.locator("#passage-text mark")).to_have_text("per day")
     before = page.evaluate("document.querySelector('#passage-text mark').previousSibling.data")
     assert before == "Rent 🙂 per day. Fee ", before
@@ -371,9 +537,94 @@ def test_hostile_text_and_odd_offsets_render_safely(page: Page) -> None:
     )
     _ask(page, "What is the fee?")
     _wait_answer(page, "error")
-    expect(page.locator("#ask-error")).to_be_visible()
-    expect(page.locator("#ask-error")).to_contain_text("no answer within 60 s")
-    expect(page.locator("#answer")).not_to_have_class(re.compile(r"\bnotfound\b"))
+    expect(_turn(page).locator(".ask-error")).to_be_visible()
+    expect(_turn(page).locator(".ask-error")).to_contain_text("no answer within 60 s")
+    expect(_turn(page).locator(".answer")).not_to_have_class(re.compile(r"\bnotfound\b"))
+
+
+MARKDOWN = (
+    '## Fees <img src=x onerror="window.__pwned=1">\n\n'
+    "The **late fee** is *5%* per day.\n"
+    "A second line of the same paragraph.\n\n"
+    "- first item with `a_code_span`\n"
+    "- second item\n\n"
+    "1. one\n"
+    "2. two\n\n"
+    "```\n<script>window.__pwned=1</script>\n```\n"
+)
+
+
+def test_passages_render_markdown_safely_with_the_quote_marked(page: Page) -> None:
+    quote = "The **late fee** is *5%* per day."
+    start = MARKDOWN.index(quote)
+    answer = {
+        "answer": "The late fee is 5% per day. [1]",
+        "found": True,
+        "citations": [_citation(1, quote, start, start + len(quote), text=MARKDOWN)],
+        "language": "en",
+        "timings": {},
+    }
+    _route_ask(page, _sse(("answer", answer)))
+    _ask(page, "What is the late fee?")
+    _wait_answer(page, "answered")
+    expect(page.locator("#citations q strong")).to_have_text("late fee")  # not "**late fee**"
+    _turn(page).locator(".cite-ref").click()
+    text = page.locator("#passage-text")
+    heading = 'Fees <img src=x onerror="window.__pwned=1">'
+    expect(text.locator("[role=heading]")).to_have_text(heading)
+    expect(text.locator("p strong")).to_have_text("late fee")
+    expect(text.locator("p em")).to_have_text("5%")
+    expect(text.locator("ul li")).to_have_count(2)
+    expect(text.locator("ul code")).to_have_text("a_code_span")
+    expect(text.locator("ol li")).to_have_text(["one", "two"])
+    expect(text.locator("pre code")).to_have_text("<script>window.__pwned=1</script>")
+    assert "**" not in text.inner_text() and "```" not in text.inner_text()
+    assert _marked(text) == "The late fee is 5% per day."
+    expect(text.locator("p").first).to_contain_text("A second line")
+    _no_injection(page)
+
+
+def _pdf_passage(server: Server) -> dict[str, Any]:
+    """A real passage of the sample PDF, as the server's search returns it."""
+    found = httpx.post(
+        f"{server.base}/v1/search",
+        json={"query": "formal re-marking request working days", "k": 1},
+        headers={"Authorization": f"Bearer {server.admin_key}"},
+        timeout=60,
+    )
+    assert found.status_code == 200, found.text
+    hit = found.json()["results"][0]
+    assert hit["document"] == "education/assessment-policy.pdf" and hit["page"] == 2, hit
+    return hit
+
+
+def test_a_pdf_citation_opens_in_its_document_at_its_page(page: Page, server: Server) -> None:
+    hit = _pdf_passage(server)
+    quote = "A re-marking fee is not charged."
+    start = hit["text"].index(quote)
+    citation = {
+        **_citation(1, quote, start, start + len(quote)),
+        "document": hit["document"], "chunk_id": hit["chunk_id"], "page": hit["page"],
+        "text": hit["text"], "title": "", "section": None,
+    }  # fmt: skip
+    answer = {"answer": f"{quote} [1]", "found": True, "citations": [citation],
+              "language": "en", "timings": {}}  # fmt: skip
+    _route_ask(page, _sse(("answer", answer)))
+    _ask(page, "Is there a fee for re-marking?")
+    _wait_answer(page, "answered")
+    _turn(page).locator(".cite-ref").click()
+    expect(page.locator("#passage-meta")).to_contain_text("Page2")
+    page.locator("#open-document").click()
+    expect(page.locator("#viewer-status")).to_contain_text("page 2")
+    expect(page.locator("#viewer-meta")).to_contain_text("education/assessment-policy.pdf")
+    mark = page.locator("#viewer-text mark")
+    expect(mark).to_have_text(quote)
+    expect(mark).to_be_in_viewport()
+    assert "re-marking request" in " ".join(
+        page.locator("#viewer-text .in-passage").all_inner_texts()
+    )
+    page.locator("#viewer-close").click()
+    expect(page.locator("#viewer")).to_be_hidden()
 
 
 def test_a_low_confidence_answer_is_marked_as_such(page: Page) -> None:
@@ -388,13 +639,25 @@ def test_a_low_confidence_answer_is_marked_as_such(page: Page) -> None:
     _route_ask(page, _sse(("answer", answer)))
     _ask(page, "What is the fee?")
     _wait_answer(page, "low-confidence")
-    expect(page.locator("#answer .lowconfidence-label")).to_have_text("Low confidence:")
-    expect(page.locator("#answer-status")).to_contain_text("Confidence 42%")
+    expect(_turn(page).locator(".lowconfidence-label")).to_have_text("Low confidence:")
+    expect(_turn(page).locator(".answer-status")).to_contain_text("Confidence 42%")
     _route_ask(page, _sse(("answer", {**answer, "confidence": 0.93})))
     _ask(page, "What is the fee?")
     _wait_answer(page, "answered")
-    expect(page.locator("#answer .lowconfidence-label")).to_have_count(0)
-    expect(page.locator("#answer-status")).to_contain_text("Confidence 93%")
+    expect(_turn(page).locator(".lowconfidence-label")).to_have_count(0)
+    expect(_turn(page).locator(".answer-status")).to_contain_text("Confidence 93%")
+
+    # A question too vague to search gets a question back, shown as one.
+    back = "Which fee do you mean: the late fee or the re-marking fee?"
+    clarification = {"answer": back, "found": False, "citations": [], "language": "en",
+                     "timings": {}, "confidence": None, "standalone_question": "that",
+                     "clarification": True}  # fmt: skip
+    _route_ask(page, _sse(("answer", clarification)))
+    _ask(page, "And that?")
+    _wait_answer(page, "clarification")
+    expect(_turn(page).locator(".clarification-label")).to_have_text("Question back:")
+    expect(_turn(page).locator(".answer")).to_contain_text(back)
+    expect(_turn(page).locator(".notfound-label")).to_have_count(0)
 
 
 def test_phone_width_has_no_horizontal_scroll(browser: Browser, server: Server) -> None:
@@ -419,14 +682,36 @@ def test_phone_width_has_no_horizontal_scroll(browser: Browser, server: Server) 
         _route_ask(page, _sse(("answer", answer)))
         _ask(page, "What is the fee?")
         _wait_answer(page, "answered")
-        page.locator("#answer .cite-ref").first.click()
+        _turn(page).locator(".cite-ref").first.click()
         expect(page.locator("#passage-text mark")).to_have_text("The fee is 12 dollars")
         widths = page.evaluate(
             "[document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
         )
         assert max(widths[:2]) <= widths[2], widths
+        # The sources are stacked under the answer, not beside it.
+        answer_box = _turn(page).locator(".answer-box").bounding_box()
+        panel = page.locator("#panel").bounding_box()
+        assert answer_box and panel and panel["y"] >= answer_box["y"] + answer_box["height"]
         REPORTS.mkdir(exist_ok=True)
         page.screenshot(path=str(REPORTS / "web-page-phone.png"), full_page=True)
+
+        # The document viewer fits the phone too.
+        hit = _pdf_passage(server)
+        quote = "A re-marking fee is not charged."
+        start = hit["text"].index(quote)
+        pdf = {**_citation(1, quote, start, start + len(quote)), "document": hit["document"],
+               "page": hit["page"], "text": hit["text"], "title": "", "section": None}  # fmt: skip
+        _route_ask(page, _sse(("answer", {**answer, "answer": f"{quote} [1]", "citations": [pdf]})))
+        _ask(page, "Is there a fee for re-marking?")
+        _wait_answer(page, "answered")
+        _turn(page).locator(".cite-ref").click()
+        page.locator("#open-document").click()
+        expect(page.locator("#viewer-text mark")).to_be_in_viewport()
+        fits = page.locator("#viewer").evaluate(
+            "d => [d.scrollWidth, d.clientWidth, d.getBoundingClientRect().right, innerWidth]"
+        )
+        assert fits[0] <= fits[1] and fits[2] <= fits[3], fits
+        page.screenshot(path=str(REPORTS / "web-document-phone.png"))
     finally:
         context.close()
 
@@ -441,6 +726,8 @@ def test_api_key_is_asked_for_kept_and_sent(browser: Browser, server: Server) ->
         expect(notice).to_contain_text("API key")
         expect(page.locator("#collection option")).to_have_count(0)
 
+        page.locator("#notice-settings").click()  # the key is in the settings view
+        expect(page.locator("#api-key")).to_be_focused()
         page.locator("#api-key").fill("qa_000000000000_wrong")
         page.locator("#api-key").press("Enter")
         expect(notice).to_contain_text("unknown or has been revoked")
@@ -456,6 +743,7 @@ def test_api_key_is_asked_for_kept_and_sent(browser: Browser, server: Server) ->
         expect(page.locator("#documents li")).to_have_count(6)
 
         # A reader may not create collections: 403, said in place.
+        _show(page, "manage")
         page.locator("#new-collection").fill("not-allowed")
         page.locator("#new-collection").press("Enter")
         expect(page.locator("#create-status")).to_contain_text("not allowed")
@@ -489,6 +777,7 @@ def test_document_list_pages_and_deletes_by_encoded_id(page: Page) -> None:
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     page.route(re.compile(r".*/v1/collections/default/documents([?/].*)?$"), documents)
+    _show(page, "manage")
     page.locator("#collections-refresh").click()
     status = page.locator("#docs-status")
     expect(status).to_contain_text("120 documents")

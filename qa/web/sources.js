@@ -1,0 +1,201 @@
+// The side panel: the sources of the selected answer, the passage behind one of them
+// with its quote highlighted, and the document viewer that opens the passage inside
+// its whole document.
+
+import { api, describeError } from "./api.js";
+import { $, el, langOf, plural, segment, setStatus } from "./dom.js";
+import { renderInline, renderMarkdown } from "./markdown.js";
+
+let shown = null; // {turn, citation} behind the passage on view
+let viewing = 0; // only the latest document request is shown
+
+export function citationLabel(c) {
+  // The section path usually starts with the title: say it once.
+  const title = c.title && c.title !== c.document && !(c.section || "").startsWith(c.title) ? c.title : null;
+  const page = c.page !== null && c.page !== undefined ? `page ${c.page}` : null;
+  return [c.document, title, c.section, page].filter(Boolean).join(" · ");
+}
+
+/** A button that opens citation c of a turn's answer in the panel. */
+export function citeButton(turn, c, text, className) {
+  const button = el("button", {
+    type: "button",
+    class: className,
+    text,
+    title: citationLabel(c),
+    "aria-label": `Source ${c.n}: ${citationLabel(c)}`,
+    "aria-controls": "passage",
+    "data-n": String(c.n),
+  });
+  button.addEventListener("click", () => {
+    showSources(turn);
+    showPassage(turn, c);
+  });
+  return button;
+}
+
+/** Python counts offsets in code points, JavaScript strings in UTF-16 units. */
+function utf16Offset(text, codePoints) {
+  let units = 0;
+  let seen = 0;
+  for (const ch of text) {
+    if (seen === codePoints) return units;
+    units += ch.length;
+    seen += 1;
+  }
+  return seen === codePoints ? units : -1;
+}
+
+/** [start, end) of the quote in text: the server's offsets when they hold the quote,
+ * else where the quote occurs, else the offsets if at least they are in range. */
+export function quoteRange(text, quote, start, end) {
+  let valid = Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start < end;
+  if (valid && text.length !== Array.from(text).length) {
+    start = utf16Offset(text, start);
+    end = utf16Offset(text, end);
+    valid = start >= 0 && end > start;
+  }
+  valid = valid && end <= text.length;
+  if (valid && (!quote || text.slice(start, end) === quote)) return [start, end];
+  if (quote) {
+    const at = text.indexOf(quote);
+    if (at >= 0) return [at, at + quote.length];
+    const trimmed = quote.trim();
+    const again = trimmed ? text.indexOf(trimmed) : -1;
+    if (again >= 0) return [again, again + trimmed.length];
+  }
+  return valid ? [start, end] : null;
+}
+
+/** The sources of one turn's answer in the panel; the turn is marked as selected. */
+export function showSources(turn) {
+  const citations = Array.isArray(turn.answer && turn.answer.citations) ? turn.answer.citations : [];
+  if (shown && shown.turn === turn && $("citations").childElementCount === citations.length) return;
+  for (const node of document.querySelectorAll(".turn.selected")) node.classList.remove("selected");
+  if (turn.node) turn.node.classList.add("selected");
+  $("passage").hidden = true;
+  shown = { turn, citation: null };
+  $("citations").replaceChildren(
+    ...citations.map((c) =>
+      el(
+        "li",
+        {},
+        citeButton(turn, c, `[${c.n}] ${citationLabel(c)}`, "cite"),
+        c.quote ? el("q", { lang: langOf(c.quote) }, renderInline(c.quote)) : null,
+      ),
+    ),
+  );
+  $("sources").hidden = citations.length === 0;
+  setStatus(
+    $("panel-status"),
+    citations.length
+      ? `${plural(citations.length, "source")} for “${turn.question}”. Choose one to read its passage.`
+      : `No sources for “${turn.question}”.`,
+  );
+}
+
+export function clearSources() {
+  shown = null;
+  $("citations").replaceChildren();
+  $("sources").hidden = true;
+  $("passage").hidden = true;
+  setStatus($("panel-status"), "The sources of the selected answer appear here.");
+}
+
+function metaRows(c) {
+  return [
+    ["Document", c.document],
+    ["Title", c.title],
+    ["Section", c.section],
+    ["Page", c.page != null ? String(c.page) : null],
+  ].filter(([, value]) => value !== null && value !== undefined && value !== "");
+}
+
+function renderMeta(node, rows) {
+  node.replaceChildren(
+    ...rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { lang: langOf(value), text: value })]),
+  );
+}
+
+export function showPassage(turn, c) {
+  const text = typeof c.text === "string" ? c.text : "";
+  const quote = typeof c.quote === "string" ? c.quote : "";
+  const title = $("passage-title");
+  title.textContent = `[${c.n}] ${c.title || c.document}`;
+  title.setAttribute("lang", langOf(title.textContent));
+  renderMeta($("passage-meta"), metaRows(c));
+  const body = $("passage-text");
+  body.setAttribute("lang", langOf(text));
+  body.replaceChildren(renderMarkdown(text, quoteRange(text, quote, c.quote_start, c.quote_end)).fragment);
+  const scope = [$("citations"), turn.node].filter(Boolean);
+  for (const button of scope.flatMap((node) => [...node.querySelectorAll("[data-n]")])) {
+    button.classList.toggle("active", button.dataset.n === String(c.n));
+  }
+  shown = { turn, citation: c };
+  const passage = $("passage");
+  passage.dataset.n = String(c.n);
+  passage.hidden = false;
+  $("open-document").hidden = !turn.collection || !c.document;
+  title.focus({ preventScroll: true });
+  passage.scrollIntoView({ block: "nearest" });
+}
+
+/** Where the passage lies in its document: its own text found there, else the quote. */
+function locate(documentText, c) {
+  const text = typeof c.text === "string" ? c.text : "";
+  const quote = typeof c.quote === "string" ? c.quote : "";
+  const at = text ? documentText.indexOf(text) : -1;
+  if (at >= 0) {
+    const inside = quoteRange(text, quote, c.quote_start, c.quote_end);
+    const region = [at, at + text.length];
+    return { region, quote: inside ? [at + inside[0], at + inside[1]] : region };
+  }
+  const range = quote ? quoteRange(documentText, quote, null, null) : null;
+  return range ? { region: range, quote: range } : null;
+}
+
+/** The cited passage opened in its whole document, scrolled to and highlighted. */
+async function openDocument() {
+  if (!shown || !shown.citation) return;
+  const { turn, citation: c } = shown;
+  const request = ++viewing;
+  const dialog = $("viewer");
+  const body = $("viewer-text");
+  $("viewer-title").textContent = c.title || c.document;
+  $("viewer-title").setAttribute("lang", langOf($("viewer-title").textContent));
+  renderMeta($("viewer-meta"), metaRows(c));
+  body.replaceChildren();
+  setStatus($("viewer-status"), `Opening “${c.document}”…`);
+  if (!dialog.open) dialog.showModal();
+  let data;
+  try {
+    const path = `/v1/collections/${segment(turn.collection)}/documents/${segment(c.document)}`;
+    data = await (await api(path)).json();
+  } catch (err) {
+    if (request === viewing) setStatus($("viewer-status"), describeError(err), "error");
+    return;
+  }
+  if (request !== viewing) return;
+  const text = typeof data.text === "string" ? data.text : "";
+  const found = locate(text, c);
+  const rendered = renderMarkdown(text, found && found.quote, found && found.region);
+  body.setAttribute("lang", langOf(text));
+  body.replaceChildren(rendered.fragment);
+  const where = c.page != null ? ` on page ${c.page}` : "";
+  setStatus(
+    $("viewer-status"),
+    found
+      ? `The cited passage${where} is highlighted; the quote is marked.`
+      : `The passage${where} could not be located in the current text of the document.`,
+    found ? "" : "warn",
+  );
+  const target = rendered.marks[0] || rendered.inRegion[0];
+  if (target) target.scrollIntoView({ block: "center" });
+}
+
+$("open-document").addEventListener("click", openDocument);
+$("viewer-close").addEventListener("click", () => $("viewer").close());
+$("viewer").addEventListener("close", () => {
+  viewing += 1;
+  $("open-document").focus();
+});
