@@ -107,3 +107,27 @@ class CatalogueUnavailableError(QAError):
 
     status = 503
     title = "Catalogue unavailable"
+
+
+class UpstreamError(QAError):
+    """A remote engine (generator or embedder server) answered with something unusable:
+    an error status, a malformed reply, a stream cut short. The detail names the engine
+    by host, never by key."""
+
+    status = 502
+    title = "Bad gateway"
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """A remote engine refused the connection or said it is overloaded, through every
+    retry: the client may come back later (Retry-After)."""
+
+    status = 503
+    title = "Engine unavailable"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """A remote engine stayed silent past the read timeout."""
+
+    status = 504
+    title = "Engine timed out"

@@ -18,7 +18,13 @@ from qa.ingest import loaders
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import FileReader, Ingestor, IngestReport, Progress
 from qa.models.protocols import Embedder, Generator
-from qa.models.registry import embedder_folder, load_embedder, load_generator
+from qa.models.registry import (
+    embedder_folder,
+    load_embedder,
+    load_generator,
+    load_remote_embedder,
+    load_remote_generator,
+)
 from qa.models.reranker import CrossEncoderReranker, Reranker
 from qa.records import Document, SearchRequest
 from qa.retrieval.context import QueryContext, validated
@@ -45,6 +51,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
         self._generator: Generator | None = None
+        self._remote_embedder: Embedder | None = None
         self._reranker: Reranker | None = None
         self._collections: dict[str, tuple[object, CollectionReader]] = {}
         self._threads_set = False
@@ -57,7 +64,19 @@ class Runtime:
             self._threads_set = True
 
     def embedder(self, spec: str) -> Embedder:
-        """The embedder for a setting or a manifest's recorded name, loaded once."""
+        """The embedder for a setting or a manifest's recorded name, loaded once. With
+        `QA_EMBEDDER_URL` set, the remote one for every name: the manifest check then
+        refuses a collection built with another."""
+        with self._lock:
+            if self.settings.embedder_url:
+                if self._remote_embedder is None:
+                    self._remote_embedder = load_remote_embedder(self.settings)
+                return self._remote_embedder
+            return self.local_embedder(spec)
+
+    def local_embedder(self, spec: str) -> Embedder:
+        """A model of this machine, whatever QA_EMBEDDER_URL says: what this process
+        serves on POST /v1/embeddings."""
         with self._lock:
             if spec not in self._embedders:
                 name, _ = embedder_folder(spec)
@@ -90,6 +109,8 @@ class Runtime:
 
     def generator(self) -> Generator:
         with self._lock:
+            if self._generator is None and self.settings.generator_url:
+                self._generator = load_remote_generator(self.settings)
             if self._generator is None:
                 log.info("loading generator %s", self.settings.generator)
                 self._before_model_load()
@@ -135,8 +156,16 @@ class Runtime:
         one, where 'auto' means multilingual e5 if CJK text is a real share of it, else MiniLM
         (measured on the sample corpus: e5 puts the right passage first for 93% of the
         questions against MiniLM's 70%, but embeds about 14x slower)."""
+        remote = self.settings.embedder_model if self.settings.embedder_url else None
+        if remote is not None and requested not in (None, "auto", remote):
+            raise IndexMismatchError(
+                f"this process embeds with the remote model {remote!r} (QA_EMBEDDER_URL), "
+                f"not {requested!r}: unset QA_EMBEDDER_URL to embed locally"
+            )
         if self.store.exists(collection):
             recorded = self.store.manifest(collection).embedder["name"]
+            if remote is not None:
+                return recorded  # refused by the manifest check if it is not `remote`
             if requested not in (None, recorded) and embedder_folder(requested)[0] != recorded:
                 raise IndexMismatchError(
                     f"collection {collection!r} was built with embedder {recorded!r}, not "
@@ -144,6 +173,8 @@ class Runtime:
                     f"--embedder {requested}` to switch it"
                 )
             return recorded
+        if remote is not None:
+            return remote
         spec = requested or self.settings.embedder
         if spec == "auto":
             multilingual = cjk_share(d.text for d in documents) >= self.settings.auto_cjk_share

@@ -21,7 +21,16 @@ from qa.api.headers import SecurityHeaders
 from qa.api.limits import BodyLimit
 from qa.api.loopback import LoopbackGuard
 from qa.api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from qa.api.routes import ask, collections, conversations, documents, health, jobs, search
+from qa.api.routes import (
+    ask,
+    collections,
+    conversations,
+    documents,
+    embeddings,
+    health,
+    jobs,
+    search,
+)
 from qa.api.schemas import problem_responses
 from qa.api.security import KeyDep, authorize, running_open
 from qa.api.state import AppState
@@ -92,6 +101,7 @@ def create_app(
         (documents.router, (*keyed_body, 415)),
         (jobs.router, (401, 403, 404, 422, 503)),
         (openai.router, (*keyed_body, 504)),
+        (embeddings.router, keyed_body),
     ):
         app.include_router(router, responses=problem_responses(*statuses))
     app.mount("/static", StaticFiles(directory=WEB), name="static")

@@ -11,15 +11,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa.errors import BusyError, QAError, RequestTimeoutError
+from qa.errors import BusyError, QAError, RequestTimeoutError, UpstreamError
 
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 
-# The 5xx errors whose detail describes the load (the queue, the deadline), which the
-# client needs in order to come back later; every other 5xx detail stays in the log.
-_LOAD = (BusyError, RequestTimeoutError)
+# The 5xx errors whose detail describes the load (the queue, the deadline) or which
+# remote engine failed how (named by host, never by key), which the client needs in
+# order to come back later or tell the operator; every other 5xx detail stays in the log.
+_LOAD = (BusyError, RequestTimeoutError, UpstreamError)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -38,6 +39,8 @@ def _where(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
+        if isinstance(exc, UpstreamError):
+            log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc.detail)
         if exc.status < 500 or isinstance(exc, _LOAD):
             return problem(exc.status, exc.title, exc.detail)
         # A server-side failure's detail names index folders, model files, Milvus or

@@ -1,7 +1,8 @@
 """Turn a model setting ('minilm', 'fast', a folder path) into a loaded model.
 
 Presets name packaged models (../shared/MODELS.md); anything else must be a
-local folder. Generator presets ship as GGUF, which transformers can only read
+local folder; `QA_GENERATOR_URL` and `QA_EMBEDDER_URL` select remote engines instead.
+Generator presets ship as GGUF, which transformers can only read
 slowly, so they are converted once into a cache keyed by the source sha256.
 """
 
@@ -12,12 +13,18 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from qa.errors import ModelNotAvailableError
 from qa.models.conversion import conversion_lock
 from qa.models.packages import distribution_files, join_verified
 from qa.models.protocols import Embedder, Generator
+from qa.settings import Settings
+from qa.settings.remote import read_key
+
+if TYPE_CHECKING:
+    from qa.models.remote_embedder import RemoteEmbedder
+    from qa.models.remote_generator import RemoteGenerator
 
 log = logging.getLogger(__name__)
 
@@ -229,3 +236,44 @@ def load_generator(
     from qa.models.hf_generator import TransformersGenerator
 
     return TransformersGenerator(path, name, dtype=dtype)
+
+
+def load_remote_generator(settings: Settings) -> RemoteGenerator:
+    """The generator behind `QA_GENERATOR_URL`: set, it replaces the local one."""
+    from qa.models.remote_client import EngineClient
+    from qa.models.remote_generator import RemoteGenerator
+
+    url, model = settings.generator_url, settings.generator_model
+    if not url or not model:
+        raise ModelNotAvailableError(
+            "QA_GENERATOR_URL and QA_GENERATOR_MODEL go together: the engine's base URL and "
+            "the model name it serves (its GET /v1/models lists them)"
+        )
+    key = read_key(settings.generator_api_key, settings.generator_api_key_file, "generator")
+    client = EngineClient.configured(url, "generator", key, settings)
+    return RemoteGenerator(client, model, logprobs=settings.generator_logprobs)
+
+
+def load_remote_embedder(settings: Settings) -> RemoteEmbedder:
+    """The embedder behind `QA_EMBEDDER_URL`: set, every collection uses it."""
+    from qa.models.remote_client import EngineClient
+    from qa.models.remote_embedder import RemoteEmbedder
+
+    url, model = settings.embedder_url, settings.embedder_model
+    if not url or not model:
+        raise ModelNotAvailableError(
+            "QA_EMBEDDER_URL and QA_EMBEDDER_MODEL go together: the engine's base URL and "
+            "the embedding model name it serves"
+        )
+    key = read_key(settings.embedder_api_key, settings.embedder_api_key_file, "embedder")
+    return RemoteEmbedder(
+        EngineClient.configured(url, "embedder", key, settings),
+        model,
+        batch_size=settings.remote_embed_batch,
+        concurrency=settings.remote_embed_concurrency,
+        evidence_floor=settings.embedder_evidence_floor,
+        paraphrase_floor=settings.embedder_paraphrase_floor,
+        query_prefix=settings.embedder_query_prefix,
+        passage_prefix=settings.embedder_passage_prefix,
+        input_type=settings.embedder_input_type,
+    )

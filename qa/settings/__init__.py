@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from qa.settings.conversation import ConversationSettings
 from qa.settings.history import HistorySettings
+from qa.settings.remote import RemoteSettings
 from qa.settings.service import ServiceSettings
 from qa.settings.store import StoreSettings
 
@@ -32,7 +33,9 @@ def _default_cache_dir() -> Path:
     return Path(base) / "qa"
 
 
-class Settings(ServiceSettings, StoreSettings, ConversationSettings, HistorySettings):
+class Settings(
+    ServiceSettings, StoreSettings, ConversationSettings, HistorySettings, RemoteSettings
+):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
     index_dir: Path = Field(default=Path("indexes"), description="Where collections live.")

@@ -1,5 +1,5 @@
-"""Liveness and readiness. /readyz lists the store, a blocking call: a plain `def`
-route, run in the thread pool."""
+"""Liveness and readiness. /readyz lists the store and asks each remote engine for its
+models, blocking calls: a plain `def` route, run in the thread pool."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from fastapi.responses import JSONResponse
 
 from qa.api.deps import StateDep
 from qa.api.problems import problem
+from qa.models.remote_client import EngineClient
+from qa.models.remote_embedder import RemoteEmbedder
+from qa.models.remote_generator import RemoteGenerator
 
 router = APIRouter(tags=["health"])
 
@@ -24,8 +27,30 @@ def readyz(state: StateDep) -> dict[str, object] | JSONResponse:
         return problem(503, "Not ready", "loading models failed; see the server log")
     if not state.ready.is_set():
         return problem(503, "Not ready", "models are still loading")
-    return {
+    ready: dict[str, object] = {
         "status": "ready",
-        "generator": state.settings.generator,
+        "generator": state.settings.generator_model or state.settings.generator,
         "collections": len(state.runtime.store.names()),
     }
+    # A remote engine that is down leaves the service ready: search still works, and
+    # every replica shares the engine, so failing here would take them all out of a
+    # load balancer. It is reported instead, and answers get 503 until it is back.
+    engines = {}
+    generator = state.runtime.generator()
+    if isinstance(generator, RemoteGenerator):
+        engines["generator"] = _engine(generator.client, generator.name)
+    if state.settings.embedder_url:
+        embedder = state.runtime.embedder("")
+        if isinstance(embedder, RemoteEmbedder):
+            engines["embedder"] = _engine(embedder.client, state.settings.embedder_model or "")
+    if engines:
+        ready["engines"] = engines
+    return ready
+
+
+def _engine(client: EngineClient, model: str) -> dict[str, object]:
+    why = client.probe()
+    report: dict[str, object] = {"model": model, "engine": client.host, "reachable": why is None}
+    if why is not None:
+        report["detail"] = why
+    return report

@@ -1,0 +1,158 @@
+"""Generator backend: an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp's
+server) streaming `/v1/chat/completions`.
+
+The engine applies the model's chat template; this side sends the messages with
+temperature 0 and reads the server-sent events as they come. Closing the stream
+(the client hung up, the deadline passed) closes the HTTP connection, which every
+such engine takes as the order to stop generating. Everything after generation
+(grounding, citations, refusals) is the same as with a local model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from qa.errors import UpstreamError
+from qa.models.protocols import ChatMessage
+from qa.models.remote_client import EngineClient
+from qa.models.token_estimate import estimate_tokens
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamRecord:
+    """What the engine said about one stream besides its text: each token's
+    log-probability (where the engine offers them) and why it stopped."""
+
+    pieces: int = 0
+    tokens: list[str] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish_reason: str | None = None
+
+
+class RemoteGenerator:
+    def __init__(self, client: EngineClient, model: str, *, logprobs: bool = True) -> None:
+        self._client = client
+        self._model = model
+        self._logprobs = logprobs
+        self.last = StreamRecord()
+        """The latest stream's record (with concurrent streams, whichever began last)."""
+
+    @property
+    def name(self) -> str:
+        return self._model
+
+    @property
+    def client(self) -> EngineClient:
+        return self._client
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+    ) -> Generator[str, None, None]:
+        record = self.last = StreamRecord()
+        finished = False
+        try:
+            with contextlib.ExitStack() as stack:
+                response = self._open(stack, messages, max_new_tokens)
+                for chunk in self._events(response, record):
+                    piece = self._read(chunk, record)
+                    if piece:
+                        record.pieces += 1
+                        yield piece
+            finished = True
+        finally:
+            if not finished:
+                log.info("generation stopped after %d pieces", record.pieces)
+
+    def _body(self, messages: Sequence[ChatMessage], max_new_tokens: int) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "max_tokens": max_new_tokens,
+            "temperature": 0.0,
+            "stream": True,
+        }
+        if self._logprobs:
+            body["logprobs"] = True
+        return body
+
+    def _open(
+        self, stack: contextlib.ExitStack[Any], messages: Sequence[ChatMessage], max_new_tokens: int
+    ) -> httpx.Response:
+        """The stream's response, closed with `stack`. An engine that refuses
+        log-probabilities (HTTP 400/422 naming them) is asked again without, and not
+        asked for them again: nothing was generated yet."""
+        body = self._body(messages, max_new_tokens)
+        try:
+            return stack.enter_context(self._client.open_stream("/chat/completions", body))
+        except UpstreamError as exc:
+            if "logprobs" not in body or not _refuses_logprobs(exc):
+                raise
+        log.info("%s does not offer log-probabilities; not asking again", self._client.where)
+        self._logprobs = False
+        del body["logprobs"]
+        return stack.enter_context(self._client.open_stream("/chat/completions", body))
+
+    def _events(self, response: httpx.Response, record: StreamRecord) -> Iterator[dict[str, Any]]:
+        """The JSON of each `data:` event until `[DONE]`. A connection that breaks or
+        falls silent mid-answer is an error, never retried: the text is already out."""
+        lines = response.iter_lines()
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                raise UpstreamError(
+                    f"{self._client.where} ended the stream after {record.pieces} pieces "
+                    "without finishing it"
+                ) from None
+            except httpx.TimeoutException:
+                raise self._client.timed_out() from None
+            except httpx.TransportError as exc:
+                raise self._client.broken(exc, f"after {record.pieces} pieces") from None
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            try:
+                event = json.loads(data)
+            except ValueError:
+                raise UpstreamError(
+                    f"{self._client.where} sent an event that is not JSON"
+                ) from None
+            if not isinstance(event, dict):
+                raise UpstreamError(f"{self._client.where} sent an event that is not an object")
+            yield event
+
+    def _read(self, chunk: dict[str, Any], record: StreamRecord) -> str:
+        if "error" in chunk:
+            message = self._client.scrub(json.dumps(chunk["error"]))[:300]
+            raise UpstreamError(f"{self._client.where} reported an error mid-stream: {message}")
+        choices = chunk.get("choices") or []
+        if not choices:
+            return ""  # usage-only or keep-alive events
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            record.finish_reason = str(choice["finish_reason"])
+        content = (choice.get("delta") or {}).get("content")
+        logprobs = choice.get("logprobs") or {}
+        for token in logprobs.get("content") or []:
+            if isinstance(token, dict) and isinstance(token.get("logprob"), int | float):
+                record.tokens.append(str(token.get("token", "")))
+                record.logprobs.append(float(token["logprob"]))
+        return content if isinstance(content, str) else ""
+
+
+def _refuses_logprobs(exc: UpstreamError) -> bool:
+    return ("HTTP 400" in exc.detail or "HTTP 422" in exc.detail) and "logprob" in exc.detail
