@@ -154,6 +154,23 @@ function locate(documentText, c) {
   return range ? { region: range, quote: range } : null;
 }
 
+/** Past this many characters a document is shown around the passage, not whole: the
+ * page stays responsive with documents of many megabytes. */
+const WINDOW_CHARS = 200000;
+
+/** [start, end) of the text to show: all of it, or whole lines around the passage. */
+function around(text, found) {
+  if (text.length <= WINDOW_CHARS) return [0, text.length];
+  const centre = found ? found.region[0] : 0;
+  let end = Math.min(text.length, Math.max(0, centre - WINDOW_CHARS / 2) + WINDOW_CHARS);
+  let start = Math.max(0, end - WINDOW_CHARS);
+  if (start > 0) start = text.indexOf("\n", start) + 1 || start;
+  if (end < text.length) end = Math.max(start, text.lastIndexOf("\n", end));
+  return [start, end];
+}
+
+const shift = (range, by) => (range ? [range[0] - by, range[1] - by] : null);
+
 /** The cited passage opened in its whole document, scrolled to and highlighted. */
 async function openDocument() {
   if (!shown || !shown.citation) return;
@@ -178,15 +195,18 @@ async function openDocument() {
   if (request !== viewing) return;
   const text = typeof data.text === "string" ? data.text : "";
   const found = locate(text, c);
-  const rendered = renderMarkdown(text, found && found.quote, found && found.region);
-  body.setAttribute("lang", langOf(text));
+  const [start, end] = around(text, found);
+  const visible = text.slice(start, end);
+  const rendered = renderMarkdown(visible, found && shift(found.quote, start), found && shift(found.region, start));
+  body.setAttribute("lang", langOf(visible));
   body.replaceChildren(rendered.fragment);
   const where = c.page != null ? ` on page ${c.page}` : "";
+  const part = end - start < text.length ? ` Shown: characters ${start + 1}–${end} of ${text.length}.` : "";
   setStatus(
     $("viewer-status"),
-    found
+    (found
       ? `The cited passage${where} is highlighted; the quote is marked.`
-      : `The passage${where} could not be located in the current text of the document.`,
+      : `The passage${where} could not be located in the current text of the document.`) + part,
     found ? "" : "warn",
   );
   const target = rendered.marks[0] || rendered.inRegion[0];

@@ -202,7 +202,11 @@ WATCH_DRAFT = """() => {
 BOND = "What is the maximum bond a landlord in Westmere may require from a tenant?"
 # "it" is the bond of the question before: alone, this names nothing to search for.
 LODGE = "And how soon must the landlord lodge it?"
-UNANSWERABLE = "What is the capital of Australia?"
+# Enough words of its own to be searched as it stands (the bond's terms are not
+# carried over into it), so the refusal needs no generation.
+UNANSWERABLE = "What is the capital city of Australia?"
+# The ellipsis is resolved from the question before: "the capital of New Zealand".
+ELLIPTIC = "And of New Zealand?"
 
 
 def test_a_conversation_streams_follows_up_refuses_and_resumes(page: Page) -> None:
@@ -272,7 +276,7 @@ def test_a_conversation_streams_follows_up_refuses_and_resumes(page: Page) -> No
     page.keyboard.press("Escape")
     expect(viewer).to_be_hidden()
     expect(page.locator("#open-document")).to_be_focused()
-    page.screenshot(path=str(REPORTS / "web-page.png"), full_page=True)
+    page.screenshot(path=str(REPORTS / "web-page.png"))
 
     page.reload()
     expect(page.locator("#thread .turn")).to_have_count(3)
@@ -308,8 +312,8 @@ def _no_conversations_api(page: Page) -> None:
 
 def test_without_server_conversations_the_page_sends_the_history(page: Page) -> None:
     """The stateless path: the thread is kept in the browser and every question carries
-    the turns before it; the follow-up goes to the real server, which searches it as a
-    standalone question made of that history."""
+    the turns before it. The follow-ups go to the real server, which searches each as
+    the standalone question it makes of that history."""
     _no_conversations_api(page)
     page.reload()
     expect(page.locator("#conversations-status")).to_contain_text("in this browser")
@@ -340,20 +344,30 @@ def test_without_server_conversations_the_page_sends_the_history(page: Page) -> 
     _wait_answer(page, "answered")
     assert "history" not in bodies[0] and "conversation_id" not in bodies[0], bodies[0]
 
-    _ask(page, LODGE)
-    _wait_answer(page, "answered")
+    _ask(page, UNANSWERABLE)
+    _wait_answer(page, "not-found")
+    refusal = _turn(page).locator(".answer")
+    refused = refusal.inner_text().removeprefix("Not found in the documents. ")
+    _ask(page, ELLIPTIC)
+    _wait_answer(page, "not-found")
     assert bodies[1]["history"] == [
         {"role": "user", "content": BOND},
         {"role": "assistant", "content": first["answer"]},
     ], bodies[1]
-    assert "conversation_id" not in bodies[1]
-    follow_up = _turn(page)
-    expect(follow_up.locator(".answer")).to_contain_text("10 business days")
-    expect(follow_up.locator(".standalone")).to_contain_text("bond")  # what was searched
+    assert bodies[2]["history"] == [
+        *bodies[1]["history"],
+        {"role": "user", "content": UNANSWERABLE},
+        {"role": "assistant", "content": refused},
+    ], bodies[2]
+    assert all("conversation_id" not in body for body in bodies)
+    # What the server searched: the follow-up completed from the history it was sent.
+    searched = _turn(page).locator(".standalone")
+    expect(searched).to_contain_text("capital")
+    expect(searched).to_contain_text("New Zealand")
 
     page.reload()  # resumed from this browser's storage
-    expect(page.locator("#thread .question-text")).to_have_text([BOND, LODGE])
-    expect(_turn(page).locator(".answer")).to_contain_text("10 business days")
+    expect(page.locator("#thread .question-text")).to_have_text([BOND, UNANSWERABLE, ELLIPTIC])
+    expect(_turn(page).locator(".standalone")).to_contain_text("capital")
     current = page.locator("#conversation-list .conversation-open[aria-current='true']")
     expect(current).to_contain_text(BOND)
     _turn(page, 0).locator(".cite-ref").click()
@@ -625,6 +639,40 @@ def test_a_pdf_citation_opens_in_its_document_at_its_page(page: Page, server: Se
     )
     page.locator("#viewer-close").click()
     expect(page.locator("#viewer")).to_be_hidden()
+
+
+def test_a_long_document_opens_around_the_passage(page: Page) -> None:
+    passage = "The **harbour fee** is 9 dollars a night.\n\nBerths are let by the week."
+    filler = "".join(f"Line {n} of the harbour rules.\n" for n in range(12_000))
+    text = f"# Harbour rules\n\n{filler}\n{passage}\n\n{filler}"
+    quote = "The **harbour fee** is 9 dollars a night."
+    citation = {
+        **_citation(1, quote, 0, len(quote)),
+        "document": "harbour.md", "text": passage, "page": None, "title": "Harbour rules",
+    }  # fmt: skip
+    answer = {"answer": "The harbour fee is 9 dollars a night. [1]", "found": True,
+              "citations": [citation], "language": "en", "timings": {}}  # fmt: skip
+    document = {"id": "harbour.md", "title": "Harbour rules", "chunks": 1, "characters": len(text),
+                "ingested_at": "2024-01-01T00:00:00+00:00", "metadata": {},
+                "content_hash": "h", "text": text}  # fmt: skip
+    page.route(
+        "**/v1/collections/default/documents/harbour.md",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(document)
+        ),
+    )
+    _route_ask(page, _sse(("answer", answer)))
+    _ask(page, "What is the harbour fee?")
+    _wait_answer(page, "answered")
+    _turn(page).locator(".cite-ref").click()
+    page.locator("#open-document").click()
+    expect(page.locator("#viewer-status")).to_contain_text(f"of {len(text)}")
+    assert len(text) > 400_000
+    expect(page.locator("#viewer-text mark").first).to_be_in_viewport()
+    assert _marked(page.locator("#viewer-text")) == "The harbour fee is 9 dollars a night."
+    expect(page.locator("#viewer-text .in-passage")).to_have_count(2)
+    shown = page.locator("#viewer-text").evaluate("node => node.textContent.length")
+    assert shown <= 200_000, shown
 
 
 def test_a_low_confidence_answer_is_marked_as_such(page: Page) -> None:
