@@ -5,10 +5,9 @@ The real engine (llama.cpp's server) is in tests/e2e/test_remote_engines.py."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,70 +21,12 @@ from qa.models.remote_generator import RemoteGenerator
 from qa.models.token_estimate import estimate_tokens
 from qa.settings import Settings
 from tests.conftest import CORPUS, free_port
+from tests.models.engines import Engine, serve, sse
+
+__all__ = ["serve"]  # a fixture: imported so that pytest finds it here
 
 KEY = "sk-test-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
-
-
-class Engine:
-    """What the fake engine saw, and how it answers: `reply(handler, body)`."""
-
-    def __init__(self, reply: Callable[[BaseHTTPRequestHandler, dict[str, Any]], None]) -> None:
-        self.reply = reply
-        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.disconnected = threading.Event()
-
-
-def sse(handler: BaseHTTPRequestHandler, pieces: list[str], *, delay: float = 0.0) -> None:
-    handler.send_response(200)
-    handler.send_header("content-type", "text/event-stream")
-    handler.end_headers()
-    try:
-        for piece in pieces:
-            event = {
-                "choices": [
-                    {
-                        "delta": {"content": piece},
-                        "logprobs": {"content": [{"token": piece, "logprob": -0.5}]},
-                    }
-                ]
-            }
-            handler.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-            handler.wfile.flush()
-            time.sleep(delay)
-        handler.wfile.write(b"data: [DONE]\n\n")
-        handler.wfile.flush()
-    except (BrokenPipeError, ConnectionResetError):
-        handler.server.engine.disconnected.set()  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., str]]:
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(engine: Engine) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                engine.requests.append((dict(self.headers), body))
-                engine.reply(self, body)
-                self.close_connection = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.engine = engine  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/v1"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def generator(url: str, *, read_s: float = 5.0, retries: int = 0) -> RemoteGenerator:
