@@ -130,6 +130,7 @@ function showAnswer(turn, a) {
     const open = el("button", { type: "button", class: "secondary show-sources", text: `Sources (${citations.length})`, "aria-controls": "panel" });
     open.addEventListener("click", () => {
       showSources(turn);
+      $("panel-heading").focus({ preventScroll: true });
       $("panel").scrollIntoView({ block: "nearest" });
     });
     turn.box.append(el("div", { class: "buttons answer-tools" }, open));

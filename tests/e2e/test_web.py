@@ -260,7 +260,12 @@ def test_a_conversation_streams_follows_up_refuses_and_resumes(page: Page) -> No
     expect(page.locator("#citations li")).to_have_count(0)
     expect(page.locator("#sources")).to_be_hidden()
 
-    # An earlier answer's source, opened in its document: scrolled to and highlighted.
+    # An earlier answer selected again: its sources, then one opened in its document,
+    # scrolled to and highlighted.
+    _turn(page, 0).locator(".show-sources").click()
+    expect(page.locator("#panel-heading")).to_be_focused()
+    expect(page.locator("#citations")).to_contain_text("tenancy/residential-tenancies-act.md")
+    expect(_turn(page, 0)).to_have_class(re.compile(r"\bselected\b"))
     _turn(page, 0).locator(".cite-ref").first.click()
     expect(page.locator("#passage-text mark").first).to_be_visible()
     page.locator("#open-document").click()
