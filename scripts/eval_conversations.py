@@ -136,6 +136,7 @@ def answers(
                     "id": case["id"],
                     "answerability": case["answerability"],
                     "found": answer.found,
+                    "confidence": answer.confidence,
                     "cites_gold": bool(cited & gold(case)),
                     "clarification": answer.clarification,
                     "standalone": answer.standalone_question,
@@ -152,6 +153,9 @@ def answers(
                 [r["timings"]["contextualise_s"] for r in rows if "contextualise_s" in r["timings"]]
             ),
             "answer_median_s": median([sum(r["timings"].values()) for r in rows]),
+            # What the fitted refusal (QA_CONFIDENCE_THRESHOLD=0.61) would leave, on the
+            # same rows: an answer below the threshold becomes "not found".
+            "at_threshold_0.61": _at_threshold(asked, declined, 0.61),
             "rows": rows,
         }
         print(
@@ -161,6 +165,18 @@ def answers(
             flush=True,
         )
     return out
+
+
+def _at_threshold(
+    asked: list[dict[str, Any]], declined: list[dict[str, Any]], threshold: float
+) -> dict[str, float]:
+    def kept(row: dict[str, Any]) -> bool:
+        return bool(row["found"]) and (row["confidence"] or 0.0) >= threshold
+
+    return {
+        "citation_hit": round(sum(r["cites_gold"] and kept(r) for r in asked) / len(asked), 4),
+        "refusal": round(sum(not kept(r) for r in declined) / len(declined), 4),
+    }
 
 
 def main() -> None:
@@ -173,6 +189,9 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=4, help="passages retrieved (QA_TOP_K's default)")
     parser.add_argument("--answerable", type=int, default=40, help="answerable turns sampled")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--limit", type=int, help="retrieval: only the first N follow-ups (for 'rewrite')"
+    )
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
 
@@ -190,13 +209,15 @@ def main() -> None:
         "settings": {"contextualiser": settings.contextualiser, "generator": settings.generator},
     }
     if args.part == "retrieval":
+        follow_ups = follow_ups[: args.limit]
         report["answerable_follow_ups"] = len(follow_ups)
         report["methods"] = retrieval(runtime, follow_ups, args.methods, args.k)
     else:
         sample = random.Random(args.seed).sample(follow_ups, min(args.answerable, len(follow_ups)))
         report["answerable_follow_ups"], report["unanswerable"] = len(sample), len(refusable)
         report["modes"] = answers(runtime, sample, refusable)
-    out = ROOT / "reports" / f"eval_conversations_{args.part}_{args.split}.json"
+    suffix = f"_{args.limit}" if args.limit and args.part == "retrieval" else ""
+    out = ROOT / "reports" / f"eval_conversations_{args.part}_{args.split}{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
