@@ -127,10 +127,20 @@ def refers_back(question: str) -> bool:
     """Whether the question leans on an earlier one for its subject."""
     terms = subject_terms(question)
     # A Chinese word (jieba) is a compound: "借书" says what "borrowing books" does.
-    short = _SHORT_TERMS_ZH if detect(question) == "zh" else _SHORT_TERMS
-    if len(terms) <= short or _is_elliptical(question):
+    zh = detect(question) == "zh"
+    short = _SHORT_TERMS_ZH if zh else _SHORT_TERMS
+    if _is_elliptical(question):
         return True
+    if len(terms) <= short:
+        # "What is the capital of Australia?" is short but names its own subject.
+        return zh or _has_anaphor(question) or not _names_something(question)
     return _has_anaphor(question) and len(terms) <= _ANAPHOR_TERMS
+
+
+def _names_something(question: str) -> bool:
+    """A capitalised word after the first, a name ("Australia", "BIO210"), not "I"."""
+    words = _EN_WORD.findall(question)[1:]
+    return any(w[0].isupper() and w != "I" and _is_content(w) for w in words)
 
 
 def _subject_phrase(previous: str) -> str | None:

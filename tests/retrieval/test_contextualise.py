@@ -77,12 +77,20 @@ def test_chinese_follow_ups_are_resolved(
     assert rule(question, *earlier) == standalone
 
 
+def test_a_short_question_without_a_name_still_refers_back() -> None:
+    assert rule("What is the penalty?", "What is the maximum bond in Westmere?") != (
+        "What is the penalty?"
+    )
+
+
 @pytest.mark.parametrize(
     ("earlier", "question"),
     [
         (["What is the late fee?"], "What is the maximum bond a landlord may ask for?"),
         (["Do I need a real estate agent?"], "How to become a real estate agent and does it pay?"),
         (["图书的借期是多少天？"], "借书需要带什么证件？"),
+        # Short, but a name of its own: a change of topic, not a follow-up.
+        (["What is the maximum bond in Westmere?"], "What is the capital of Australia?"),
     ],
 )
 def test_a_question_that_names_its_subject_is_left_alone(earlier: list[str], question: str) -> None:
