@@ -259,15 +259,15 @@ def load_remote_embedder(settings: Settings) -> RemoteEmbedder:
     from qa.models.remote_client import EngineClient
     from qa.models.remote_embedder import RemoteEmbedder
 
-    url, model = settings.embedder_url, settings.embedder_model
-    if not url or not model:
+    urls, model = settings.embedder_urls, settings.embedder_model
+    if not urls or not model:
         raise ModelNotAvailableError(
             "QA_EMBEDDER_URL and QA_EMBEDDER_MODEL go together: the engine's base URL and "
             "the embedding model name it serves"
         )
     key = read_key(settings.embedder_api_key, settings.embedder_api_key_file, "embedder")
     return RemoteEmbedder(
-        EngineClient.configured(url, "embedder", key, settings),
+        [EngineClient.configured(url, "embedder", key, settings) for url in urls],
         model,
         batch_size=settings.remote_embed_batch,
         concurrency=settings.remote_embed_concurrency,

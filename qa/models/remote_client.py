@@ -84,9 +84,10 @@ class EngineClient:
     def close(self) -> None:
         self._client.close()
 
-    def post_json(self, path: str, body: dict[str, Any]) -> Any:
-        """One JSON request and reply; safe to retry since the reply is all or nothing."""
-        with self.open_stream(path, body) as response:
+    def post_json(self, path: str, body: dict[str, Any], *, retries: int | None = None) -> Any:
+        """One JSON request and reply; safe to retry since the reply is all or nothing.
+        `retries=0` where the caller has a better retry than this engine: another one."""
+        with self.open_stream(path, body, retries=retries) as response:
             try:
                 response.read()
             except httpx.TimeoutException:
@@ -99,9 +100,12 @@ class EngineClient:
             raise UpstreamError(f"{self.where} sent a reply that is not JSON") from None
 
     @contextlib.contextmanager
-    def open_stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:
+    def open_stream(
+        self, path: str, body: dict[str, Any], *, retries: int | None = None
+    ) -> Iterator[httpx.Response]:
         """The response once its status line says 200, its body unread. Closing the
         context closes the connection, which tells the engine to stop generating."""
+        retries = self._retries if retries is None else retries
         attempt = 0
         while True:
             wait: float | None = None
@@ -129,7 +133,7 @@ class EngineClient:
                 if response.status_code not in _RETRY_STATUS:
                     raise failure
                 wait = _retry_after(response)
-            if attempt >= self._retries:
+            if attempt >= retries:
                 tries = f" (tried {attempt + 1} times)" if attempt else ""
                 raise type(failure)(failure.detail + tries)
             delay = min(wait if wait is not None else 0.5 * 2**attempt, _MAX_BACKOFF_S)

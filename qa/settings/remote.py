@@ -35,11 +35,13 @@ class RemoteSettings(BaseSettings):
         description="Ask the generator for token log-probabilities; an engine that refuses "
         "them is asked again without, once per process.",
     )
-    embedder_url: str | None = Field(
+    embedder_url: str | list[str] | None = Field(
         default=None,
-        description="Base URL of an OpenAI-compatible /v1/embeddings server. Set, every "
-        "collection this process embeds or searches uses it (the manifest refuses a "
-        "collection built with another embedder).",
+        description="Base URL of an OpenAI-compatible /v1/embeddings server, or a list of "
+        "replicas serving the same model (JSON in the environment: "
+        'QA_EMBEDDER_URL=\'["http://gpu1:8080/v1", "http://gpu2:8080/v1"]\'), which share '
+        "the batches. Set, every collection this process embeds or searches uses it (the "
+        "manifest refuses a collection built with another embedder).",
     )
     embedder_model: str | None = Field(
         default=None, description="The embedding model name the server serves."
@@ -78,8 +80,8 @@ class RemoteSettings(BaseSettings):
         default=4,
         ge=1,
         le=256,
-        description="Embedding requests in flight at once: about the number of replicas "
-        "(or GPU batches) behind the URL.",
+        description="Embedding requests in flight at once to each embedder URL: about the "
+        "number of replicas (or GPU batches) behind it.",
     )
     remote_connect_timeout_s: float = Field(default=5.0, gt=0)
     remote_read_timeout_s: float = Field(
@@ -102,6 +104,15 @@ class RemoteSettings(BaseSettings):
     embeddings_max_chars: int = Field(
         default=20_000, ge=1, description="Characters of one text sent to POST /v1/embeddings."
     )
+
+    @property
+    def embedder_urls(self) -> list[str]:
+        """`embedder_url` as a list, whichever way it was given."""
+        if self.embedder_url is None:
+            return []
+        if isinstance(self.embedder_url, str):
+            return [self.embedder_url]
+        return list(self.embedder_url)
 
 
 def read_key(key: SecretStr | None, key_file: Path | None, what: str) -> SecretStr | None:

@@ -59,12 +59,26 @@ def serve() -> Iterator[Callable[..., str]]:
                 engine.reply(self, body)
                 self.close_connection = True
 
+            def do_GET(self) -> None:
+                data = json.dumps({"object": "list", "data": []}).encode()
+                self.send_response(200 if self.path.endswith("/models") else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def end_headers(self) -> None:
+                # Said, not only done: a client that reuses a connection closed
+                # silently fails at random ("disconnected without a response").
+                self.send_header("connection", "close")
+                super().end_headers()
+
             def log_message(self, *args: object) -> None:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.engine = engine  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/v1"
 

@@ -3,6 +3,8 @@ models, blocking calls: a plain `def` route, run in the thread pool."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -38,19 +40,24 @@ def readyz(state: StateDep) -> dict[str, object] | JSONResponse:
     engines = {}
     generator = state.runtime.generator()
     if isinstance(generator, RemoteGenerator):
-        engines["generator"] = _engine(generator.client, generator.name)
+        engines["generator"] = _engine([generator.client], generator.name)
     if state.settings.embedder_url:
         embedder = state.runtime.embedder("")
         if isinstance(embedder, RemoteEmbedder):
-            engines["embedder"] = _engine(embedder.client, state.settings.embedder_model or "")
+            engines["embedder"] = _engine(embedder.clients, state.settings.embedder_model or "")
     if engines:
         ready["engines"] = engines
     return ready
 
 
-def _engine(client: EngineClient, model: str) -> dict[str, object]:
-    why = client.probe()
-    report: dict[str, object] = {"model": model, "engine": client.host, "reachable": why is None}
-    if why is not None:
-        report["detail"] = why
+def _engine(clients: Sequence[EngineClient], model: str) -> dict[str, object]:
+    """Replicas (several embedder URLs) are one engine, reachable while any of them is."""
+    whys = [why for client in clients if (why := client.probe()) is not None]
+    report: dict[str, object] = {
+        "model": model,
+        "engine": ", ".join(client.host for client in clients),
+        "reachable": len(whys) < len(clients),
+    }
+    if whys:
+        report["detail"] = "; ".join(whys)
     return report
