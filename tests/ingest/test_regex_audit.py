@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from qa import records
 from qa import text as qtext
-from qa.answer import answer_types, grounding, pipeline, polarity, prompts
+from qa.answer import answer_types, grounding, history, pipeline, polarity, prompts
 from qa.api import sse
 from qa.api.routes.documents import _save_records, duplicate_ids
 from qa.errors import InvalidInputError
@@ -35,7 +35,9 @@ from qa.eval import answers as eval_answers
 from qa.eval import metrics
 from qa.ingest import chunking, structure, toc
 from qa.ingest.loaders import markdown
+from qa.models import token_estimate
 from qa.models.special_tokens import SpecialTokenDefuser
+from qa.retrieval import contextualise, contextualise_rules
 from qa.store.milvus import filters
 from tests.ingest.hostile import Overrun, time_cap
 
@@ -105,6 +107,7 @@ _S, _T, _P, _AT = (
     "qa.answer.polarity.",
     "qa.answer.answer_types.",
 )
+_CR = "qa.retrieval.contextualise_rules."
 _DEFUSER = SpecialTokenDefuser(["<|im_start|>", "<|im_end|>", "<repo_name>", "[INST]", "</s>"])
 assert _DEFUSER._pattern is not None
 
@@ -148,6 +151,16 @@ AUDITED = [
     _a("qa.store.milvus.filters._KEY", filters._KEY, "match", "a"),
     _a("qa.eval.answers._MARKER", eval_answers._MARKER, "sub", " [", "["),
     _replaced("qa.eval.metrics.normalize_answer_en", metrics.normalize_answer_en, "a ", "the"),
+    _a("qa.answer.history._SOURCE_LINE", history._SOURCE_LINE, "sub", "[1] ", "[1"),
+    _a("qa.answer.history._MARK", history._MARK, "sub", " [1", "["),
+    _a("qa.models.token_estimate._PIECES", token_estimate._PIECES, "each"),
+    _a("qa.retrieval.contextualise._PREFIX", contextualise._PREFIX, "sub", "question", "问题"),
+    _a(_CR + "_EN_ELLIPSIS", contextualise_rules._EN_ELLIPSIS, "sub", "and", "what about"),
+    _a(_CR + "_EN_SUBJECT", contextualise_rules._EN_SUBJECT, "match", "what is ", "how long"),
+    _a(_CR + "_EN_WORD", contextualise_rules._EN_WORD, "each", "a", "'"),
+    _a(_CR + "_ZH_ELLIPSIS", contextualise_rules._ZH_ELLIPSIS, "match", "那", "如果"),
+    # The pattern written inline in _is_content (applied to each word), repeated here.
+    _a(_CR + "_is_content", re.compile(r"['’](?:s|re|ll|ve|d|t)$"), "sub", "'", "’"),
     # The pattern written inline in _smart_records, repeated here.
     _a("qa.eval.datasets._smart_records", re.compile(r"\.[A-Z]\s*"), "fullmatch", ".A"),
 ]  # fmt: skip
