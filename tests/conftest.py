@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -130,6 +131,29 @@ def qa_serve(
     finally:
         child.terminate()
         child.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def corpus_index_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """corpus/ ingested once by `qa ingest` with the default settings (10 s), for the
+    end-to-end suites to copy (`corpus_index_copy`): each gets its own catalogue and
+    generations to change, without ingesting again."""
+    index_dir = tmp_path_factory.mktemp("corpus-index-template")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "qa", "ingest", str(CORPUS), "--index-dir", str(index_dir),
+         "--json"],
+        capture_output=True, text=True, env=env, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert len(report["added"]) == 6 and report["errors"] == []
+    return index_dir
+
+
+def corpus_index_copy(template: Path, dest: Path) -> Path:
+    shutil.copytree(template, dest, symlinks=True)
+    return dest
 
 
 def milvus_ready(uri: str) -> str | None:

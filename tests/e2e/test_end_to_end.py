@@ -51,13 +51,9 @@ def run_qa(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Co
 
 
 @pytest.fixture(scope="session")
-def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    index_dir = tmp_path_factory.mktemp("corpus-index")
-    done = run_qa("ingest", str(CORPUS), "--index-dir", str(index_dir), "--json")
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.splitlines()[-1])
-    assert len(report["added"]) == 6 and report["errors"] == []
-    return index_dir
+def corpus_index(corpus_index_template: Path) -> Path:
+    """The shared ingest of corpus/ (its `--json` report checked there), read only here."""
+    return corpus_index_template
 
 
 def check_answer(answer: dict[str, Any], index_dir: Path, collection: str = "default") -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS, qa_serve
+from tests.conftest import corpus_index_copy, qa_serve
 
 pytestmark = pytest.mark.slow
 
@@ -35,18 +35,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("stream-index")
-    done = subprocess.run(
-        [sys.executable, "-m", "qa", "ingest", str(CORPUS), "--index-dir", str(folder)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return folder
+def index_dir(tmp_path_factory: pytest.TempPathFactory, corpus_index_template: Path) -> Path:
+    return corpus_index_copy(corpus_index_template, tmp_path_factory.mktemp("stream") / "index")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CORPUS, ROOT, qa_serve
+from tests.conftest import ROOT, corpus_index_copy, qa_serve
 
 pytestmark = pytest.mark.slow
 
@@ -70,17 +70,10 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    index_dir = tmp_path_factory.mktemp("web-index")
-    done = subprocess.run(
-        [sys.executable, "-m", "qa", "ingest", str(CORPUS), "--index-dir", str(index_dir)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+def server(
+    tmp_path_factory: pytest.TempPathFactory, corpus_index_template: Path
+) -> Iterator[Server]:
+    index_dir = corpus_index_copy(corpus_index_template, tmp_path_factory.mktemp("web") / "index")
     keys = {}
     for role in ("admin", "reader"):
         made = subprocess.run(
