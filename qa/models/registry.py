@@ -251,7 +251,25 @@ def load_remote_generator(settings: Settings) -> RemoteGenerator:
         )
     key = read_key(settings.generator_api_key, settings.generator_api_key_file, "generator")
     client = EngineClient.configured(url, "generator", key, settings)
-    return RemoteGenerator(client, model, logprobs=settings.generator_logprobs)
+    return RemoteGenerator(
+        client,
+        model,
+        logprobs=settings.generator_logprobs,
+        template=_chat_template(settings.generator_template),
+    )
+
+
+def _chat_template(setting: str | None) -> str | None:
+    from qa.models.remote_generator import CHATML
+
+    if setting is None or setting == "chatml":
+        return None if setting is None else CHATML
+    path = Path(setting).expanduser()
+    if not path.is_file():
+        raise ModelNotAvailableError(
+            f"QA_GENERATOR_TEMPLATE {setting!r} is neither 'chatml' nor a template file"
+        )
+    return path.read_text(encoding="utf-8")
 
 
 def load_remote_embedder(settings: Settings) -> RemoteEmbedder:

@@ -1,8 +1,11 @@
 """Generator backend: an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp's
-server) streaming `/v1/chat/completions`.
+server) streaming `/v1/chat/completions`, or `/v1/completions` with a raw prompt.
 
 The engine applies the model's chat template; this side sends the messages with
-temperature 0 and reads the server-sent events as they come. Closing the stream
+temperature 0 and reads the server-sent events as they come. A model served without a
+chat template (a base model behind vLLM, a TGI without one) is given a raw prompt
+instead: the messages rendered here with the operator's template (`QA_GENERATOR_TEMPLATE`,
+a Jinja file in the Hugging Face chat-template format, or `chatml`). Closing the stream
 (the client hung up, the deadline passed) closes the HTTP connection, which every
 such engine takes as the order to stop generating. Everything after generation
 (grounding, citations, refusals) is the same as with a local model.
@@ -38,11 +41,37 @@ class StreamRecord:
     finish_reason: str | None = None
 
 
+# The ChatML layout (Qwen, many fine-tunes), for `QA_GENERATOR_TEMPLATE=chatml`.
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def render_prompt(template: str, messages: Sequence[ChatMessage]) -> str:
+    """The raw prompt of `messages` under a chat template, rendered in Jinja's sandbox
+    (a template is configuration, but it should not reach the process either way)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    chat = [{"role": m["role"], "content": m["content"]} for m in messages]
+    return env.from_string(template).render(messages=chat, add_generation_prompt=True)
+
+
 class RemoteGenerator:
-    def __init__(self, client: EngineClient, model: str, *, logprobs: bool = True) -> None:
+    def __init__(
+        self,
+        client: EngineClient,
+        model: str,
+        *,
+        logprobs: bool = True,
+        template: str | None = None,
+    ) -> None:
         self._client = client
         self._model = model
         self._logprobs = logprobs
+        self._template = template
+        """Set: raw prompts through /completions, rendered with this chat template."""
         self.last = StreamRecord()
         """The latest stream's record (with concurrent streams, whichever began last)."""
 
@@ -75,16 +104,25 @@ class RemoteGenerator:
             if not finished:
                 log.info("generation stopped after %d pieces", record.pieces)
 
+    @property
+    def _path(self) -> str:
+        return "/chat/completions" if self._template is None else "/completions"
+
     def _body(self, messages: Sequence[ChatMessage], max_new_tokens: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self._model,
-            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
             "max_tokens": max_new_tokens,
             "temperature": 0.0,
             "stream": True,
         }
-        if self._logprobs:
-            body["logprobs"] = True
+        if self._template is None:
+            body["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
+            if self._logprobs:
+                body["logprobs"] = True
+        else:
+            body["prompt"] = render_prompt(self._template, messages)
+            if self._logprobs:
+                body["logprobs"] = 1  # the legacy API counts alternatives per token
         return body
 
     def _open(
@@ -95,14 +133,14 @@ class RemoteGenerator:
         asked for them again: nothing was generated yet."""
         body = self._body(messages, max_new_tokens)
         try:
-            return stack.enter_context(self._client.open_stream("/chat/completions", body))
+            return stack.enter_context(self._client.open_stream(self._path, body))
         except UpstreamError as exc:
             if "logprobs" not in body or not _refuses_logprobs(exc):
                 raise
         log.info("%s does not offer log-probabilities; not asking again", self._client.where)
         self._logprobs = False
         del body["logprobs"]
-        return stack.enter_context(self._client.open_stream("/chat/completions", body))
+        return stack.enter_context(self._client.open_stream(self._path, body))
 
     def _events(self, response: httpx.Response, record: StreamRecord) -> Iterator[dict[str, Any]]:
         """The JSON of each `data:` event until `[DONE]`. A connection that breaks or
@@ -145,13 +183,27 @@ class RemoteGenerator:
         choice = choices[0]
         if choice.get("finish_reason"):
             record.finish_reason = str(choice["finish_reason"])
-        content = (choice.get("delta") or {}).get("content")
-        logprobs = choice.get("logprobs") or {}
-        for token in logprobs.get("content") or []:
-            if isinstance(token, dict) and isinstance(token.get("logprob"), int | float):
-                record.tokens.append(str(token.get("token", "")))
-                record.logprobs.append(float(token["logprob"]))
+        if self._template is not None:
+            content = choice.get("text")
+            _completion_logprobs(choice.get("logprobs") or {}, record)
+        else:
+            content = (choice.get("delta") or {}).get("content")
+            logprobs = choice.get("logprobs") or {}
+            for token in logprobs.get("content") or []:
+                if isinstance(token, dict) and isinstance(token.get("logprob"), int | float):
+                    record.tokens.append(str(token.get("token", "")))
+                    record.logprobs.append(float(token["logprob"]))
         return content if isinstance(content, str) else ""
+
+
+def _completion_logprobs(logprobs: dict[str, Any], record: StreamRecord) -> None:
+    """The legacy completions shape: parallel `tokens` and `token_logprobs` lists."""
+    tokens = logprobs.get("tokens") or []
+    values = logprobs.get("token_logprobs") or []
+    for token, value in zip(tokens, values, strict=False):
+        if isinstance(value, int | float):
+            record.tokens.append(str(token))
+            record.logprobs.append(float(value))
 
 
 def _refuses_logprobs(exc: UpstreamError) -> bool:

@@ -35,6 +35,12 @@ class RemoteSettings(BaseSettings):
         description="Ask the generator for token log-probabilities; an engine that refuses "
         "them is asked again without, once per process.",
     )
+    generator_template: str | None = Field(
+        default=None,
+        description="For an engine serving a model without a chat template: 'chatml' or a "
+        "Jinja chat-template file; set, raw prompts rendered here go to /v1/completions "
+        "instead of messages to /v1/chat/completions.",
+    )
     embedder_url: str | list[str] | None = Field(
         default=None,
         description="Base URL of an OpenAI-compatible /v1/embeddings server, or a list of "

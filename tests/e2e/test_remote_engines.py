@@ -159,6 +159,31 @@ def test_qa_ask_answers_through_the_engine(llama: LlamaServer, index_dir: Path) 
     assert KEY not in done.stdout + done.stderr
 
 
+def test_a_raw_prompt_through_completions_answers_like_chat(
+    llama: LlamaServer, index_dir: Path
+) -> None:
+    """QA_GENERATOR_TEMPLATE: the messages rendered here (ChatML, SmolLM2's own layout)
+    and sent to llama.cpp's /v1/completions; grounding and refusal as with chat."""
+    questions = write_records(
+        index_dir.parent / "raw-questions.jsonl",
+        [{"id": "q1", "text": "How much is an adult ticket?"},
+         {"id": "q2", "text": "Who won the 1998 World Cup?"}],
+    )  # fmt: skip
+    env = generator_env(llama, index_dir.parent / "key", QA_GENERATOR_TEMPLATE="chatml")
+    logged = len(llama.log_path.read_text())
+    done = run_qa("ask", "--questions", str(questions), "--index-dir", str(index_dir), "--json",
+                  env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    for answer in answers:
+        check_answer(answer, index_dir)
+    assert answers[0]["found"] and answers[0]["citations"][0]["document"] == "r2"
+    assert "12" in answers[0]["answer"]
+    assert answers[1]["found"] is False
+    requests = llama.log_path.read_text()[logged:]
+    assert "POST /v1/completions" in requests and "/v1/chat/completions" not in requests
+
+
 def test_http_answers_and_streams_through_the_engine(
     server: tuple[str, Path], index_dir: Path, llama: LlamaServer
 ) -> None:

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from qa.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
 from qa.models.registry import generator_gguf
 from qa.models.remote_client import EngineClient
-from qa.models.remote_generator import RemoteGenerator
+from qa.models.remote_generator import CHATML, RemoteGenerator
 from qa.models.token_estimate import estimate_tokens
 from qa.settings import Settings
 from tests.conftest import CORPUS, free_port
@@ -175,3 +175,35 @@ def test_the_token_estimate_errs_high_against_a_real_tokenizer() -> None:
             assert estimate_tokens(paragraph) >= 0.85 * count, paragraph
             real, estimated = real + count, estimated + estimate_tokens(paragraph)
     assert real > 1000 and estimated >= real
+
+
+def test_a_raw_prompt_goes_to_completions_rendered_with_the_template(
+    serve: Callable[[Engine], str],
+) -> None:
+    paths: list[str] = []
+
+    def completion(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        paths.append(h.path)
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.end_headers()
+        for text, logprob in (("Hel", -0.25), ("lo.", -0.5)):
+            choice = {"text": text, "logprobs": {"tokens": [text], "token_logprobs": [logprob]}}
+            h.wfile.write(f"data: {json.dumps({'choices': [choice]})}\n\n".encode())
+        h.wfile.write(b"data: [DONE]\n\n")
+
+    engine = Engine(completion)
+    client = EngineClient(
+        serve(engine), role="generator", key=None, connect_timeout_s=2.0,
+        read_timeout_s=5.0, retries=0, max_connections=4,
+    )  # fmt: skip
+    remote = RemoteGenerator(client, "m", template=CHATML)
+    messages = [{"role": "system", "content": "Be brief."}, *MESSAGES]
+    assert "".join(remote.stream(messages, max_new_tokens=8)) == "Hello."
+    _, body = engine.requests[0]
+    assert paths == ["/v1/completions"] and "messages" not in body
+    assert body["prompt"] == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nSay hello.<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    assert remote.last.logprobs == [-0.25, -0.5] and body["logprobs"] == 1
