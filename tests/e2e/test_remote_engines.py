@@ -199,6 +199,31 @@ def test_http_answers_and_streams_through_the_engine(
     }  # fmt: skip
 
 
+def test_chat_completions_with_history_answer_through_the_engine(
+    server: tuple[str, Path], index_dir: Path
+) -> None:
+    """The OpenAI endpoint over the remote generator: a follow-up searched with its
+    history, answered and cited from the collection, grounding done here."""
+    base, _ = server
+    reply = httpx.post(
+        f"{base}/v1/chat/completions",
+        json={
+            "model": "default",
+            "messages": [
+                {"role": "user", "content": "When does the museum open?"},
+                {"role": "assistant", "content": "The museum opens at 10 am daily. [1]"},
+                {"role": "user", "content": "And how much are the adult tickets?"},
+            ],
+        },
+        timeout=120,
+    )
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["found"] and body["citations"][0]["document"] == "r2"
+    assert "12" in body["choices"][0]["message"]["content"]
+    assert "ticket" in body["standalone_question"].lower()
+
+
 def stream_events(
     base: str, question: str, on_token: Callable[[], None] | None = None
 ) -> list[tuple[str, Any]]:
