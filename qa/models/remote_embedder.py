@@ -183,7 +183,7 @@ class RemoteEmbedder:
             try:
                 return self._post_to(replica, body, expected, retries=0)
             except UpstreamError as exc:
-                log.info("%s; trying another embedding engine", exc.detail)
+                log.info("an embedding batch failed: %s", exc.detail)
                 failures.append(exc)
         if failures and not isinstance(failures[0], UpstreamUnavailableError):
             raise _all_failed(failures)
