@@ -23,9 +23,9 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+from qa.models.chat_tokenizer import count_tokens, load_chat_tokenizer
 from qa.models.conversion import COMPLETE_MARKER, conversion_lock, is_complete, remove_stale
 from qa.models.protocols import ChatMessage
-from qa.models.special_tokens import SpecialTokenDefuser
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +63,9 @@ def convert_ct2(folder: Path, cache_dir: Path) -> Path:
 class CTranslate2Generator:
     def __init__(self, folder: Path, model: Path, name: str, *, threads: int = 0) -> None:
         import ctranslate2
-        from transformers import AutoTokenizer
 
         self._name = name
-        self._tokenizer: Any = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        if not getattr(self._tokenizer, "chat_template", None):
-            raise ValueError(f"generator at {folder} has no chat template")
-        self._defuser = SpecialTokenDefuser(
-            token.content
-            for token in self._tokenizer.added_tokens_decoder.values()
-            if token.special
-        )
+        self._tokenizer, self._defuser = load_chat_tokenizer(folder)
         self._generator: Any = ctranslate2.Generator(
             str(model),
             device="cpu",
@@ -87,7 +79,7 @@ class CTranslate2Generator:
         return self._name
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return count_tokens(self._tokenizer, text)
 
     def stream(
         self, messages: Sequence[ChatMessage], *, max_new_tokens: int

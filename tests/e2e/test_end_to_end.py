@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from qa.api.app import create_app
 from qa.settings import Settings
 from qa.store.faiss.store import FaissStore
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, ROOT, corpus_index_copy
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +51,10 @@ def run_qa(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Co
 
 
 @pytest.fixture(scope="session")
-def corpus_index(corpus_index_template: Path) -> Path:
-    """The shared ingest of corpus/ (its `--json` report checked there), read only here."""
-    return corpus_index_template
+def corpus_index(corpus_index_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shared ingest of corpus/ (its `--json` report checked there): the
+    app under test writes its catalogue and audit log beside the collection."""
+    return corpus_index_copy(corpus_index_template, tmp_path_factory.mktemp("e2e") / "index")
 
 
 def check_answer(answer: dict[str, Any], index_dir: Path, collection: str = "default") -> None:
