@@ -59,6 +59,13 @@ class ServiceSettings(BaseSettings):
     max_pdf_pages: int = Field(default=10_000, ge=1)
     max_pdf_page_points: float = Field(default=14_400.0, gt=0, description="PDF page side.")
     max_html_depth: int = Field(default=256, ge=8, le=512, description="HTML element nesting.")
+    max_sheet_cells: int = Field(
+        default=1_000_000, ge=1, description="Spreadsheet or CSV cells (an empty row counts one)."
+    )
+    max_attachments: int = Field(
+        default=100, ge=0, description="Mail attachments read from one .eml or .mbox file."
+    )
+    max_mail_depth: int = Field(default=3, ge=0, description="Mails attached inside mails.")
     generation_concurrency: int = Field(default=1, ge=1)
 
     allowed_hosts: list[str] = Field(

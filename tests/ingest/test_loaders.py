@@ -514,10 +514,10 @@ def test_file_over_max_bytes(tmp_path: Path) -> None:
 
 
 def test_unsupported_suffix(tmp_path: Path) -> None:
-    path = tmp_path / "sheet.xlsx"
+    path = tmp_path / "archive.zip"
     path.write_bytes(b"PK\x03\x04")
-    detail = _load_error(path, "sheet")
-    assert detail.startswith("sheet: unsupported file type '.xlsx' (supported: ")
+    detail = _load_error(path, "archive")
+    assert detail.startswith("archive: unsupported file type '.zip' (supported: ")
     assert ".docx" in detail
     assert ".pdf" in detail
     assert not loaders.supported(path)

@@ -6,7 +6,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from qa.errors import LoaderError
-from qa.ingest.loaders import docx, html, jsonl, markdown, pdf, text
+from qa.ingest.loaders import (
+    docx,
+    epub,
+    html,
+    jsonl,
+    mail,
+    markdown,
+    odt,
+    pdf,
+    pptx,
+    rtf,
+    spreadsheet,
+    text,
+)
 from qa.ingest.loaders.limits import LoaderLimits
 from qa.records import Document
 from qa.settings import get_settings
@@ -24,6 +37,14 @@ LOADERS: dict[str, Loader] = {
     ".pdf": pdf.load,
     ".docx": docx.load,
     ".jsonl": jsonl.load,
+    ".pptx": pptx.load,
+    ".xlsx": spreadsheet.load_xlsx,
+    ".csv": spreadsheet.load_csv,
+    ".epub": epub.load,
+    ".odt": odt.load,
+    ".rtf": rtf.load,
+    ".eml": mail.load_eml,
+    ".mbox": mail.load_mbox,
 }
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qa.settings import Settings
+from qa.settings.service import ServiceSettings
+
+_DEFAULTS = ServiceSettings.model_fields
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,11 @@ class LoaderLimits:
     pdf_pages: int
     pdf_page_points: float
     html_depth: int
+    # Defaulted, so limits written out in full before these existed still hold.
+    sheet_cells: int = _DEFAULTS["max_sheet_cells"].default
+    attachments: int = _DEFAULTS["max_attachments"].default
+    mail_depth: int = _DEFAULTS["max_mail_depth"].default
+    """Mails that may still be opened inside this one; each attached mail is read with one less."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LoaderLimits:
@@ -29,4 +37,7 @@ class LoaderLimits:
             pdf_pages=settings.max_pdf_pages,
             pdf_page_points=settings.max_pdf_page_points,
             html_depth=settings.max_html_depth,
+            sheet_cells=settings.max_sheet_cells,
+            attachments=settings.max_attachments,
+            mail_depth=settings.max_mail_depth,
         )
