@@ -1,5 +1,6 @@
 """Settings of where and how collections are stored: FAISS generations and their
-dense index, or a Milvus server. Part of the one `Settings` object."""
+dense index, or a Milvus server; and how scanned pages and images are read into them
+(OCR). Part of the one `Settings` object."""
 
 from __future__ import annotations
 
@@ -72,4 +73,33 @@ class StoreSettings(BaseSettings):
         description="Milvus tokenizer for full-text BM25 over our pre-tokenised text: "
         "'whitespace' on a Milvus server (2.5+), 'standard' on Milvus Lite (it has no "
         "whitespace tokenizer; on space-separated tokens both split alike).",
+    )
+
+    ocr_engine: Literal["rapidocr", "tesseract", "none"] = Field(
+        default="rapidocr",
+        description="What reads images and PDF pages without a (usable) text layer: "
+        "'rapidocr' (PP-OCRv4 in the pip wheel), 'tesseract' (Debian's tesseract-ocr with "
+        "eng and chi_sim, run as a program) or 'none' (such pages are reported, not read). "
+        "Measured side by side in docs/EVALUATION.md, Documents.",
+    )
+    ocr_dpi: int = Field(
+        default=300,
+        ge=72,
+        le=600,
+        description="Resolution PDF pages are rendered at for OCR.",
+    )
+    ocr_max_pages: int = Field(
+        default=500, ge=1, description="Pages (or image frames) one file may have OCR'd."
+    )
+    ocr_max_pixels: int = Field(
+        default=25_000_000,
+        ge=10_000,
+        description="Pixels of one page or image to OCR (an A4 page at 300 dpi has 8.7 "
+        "million); a larger one is refused before it is decoded.",
+    )
+    ocr_max_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds the OCR of one file may take; an upload's parsing process gets "
+        "this much more wall and CPU time once OCR starts.",
     )

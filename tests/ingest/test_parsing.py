@@ -17,8 +17,10 @@ from qa.errors import LoaderError
 from qa.ingest import loaders
 from qa.ingest.chunking import Chunker, ChunkerConfig
 from qa.ingest.loaders import html
+from qa.ingest.loaders.limits import LoaderLimits
 from qa.ingest.structure import is_clause, sections
 from qa.records import Chunk, Document, Span
+from qa.settings import Settings
 from tests.ingest.test_chunking import count_tokens
 
 MAX_BYTES = 1_000_000
@@ -570,7 +572,14 @@ def _scan(pdf: FPDF) -> None:
     pdf.image(image, x=10, y=10, w=180)
 
 
-def test_scanned_pdf_is_reported_as_having_no_text_layer(tmp_path: Path) -> None:
+def _without_ocr(path: Path, document_id: str) -> Document:
+    """As read with QA_OCR_ENGINE=none (tests/ingest/test_ocr.py reads scans with OCR)."""
+    limits = LoaderLimits.from_settings(Settings(ocr_engine="none"))
+    (doc,) = loaders.load(path, document_id, max_bytes=MAX_BYTES, limits=limits)
+    return doc
+
+
+def test_scanned_pdf_is_reported_as_having_no_text_layer_when_ocr_is_off(tmp_path: Path) -> None:
     pdf = _pdf()
     _scan(pdf)
     pdf.add_page()
@@ -578,11 +587,13 @@ def test_scanned_pdf_is_reported_as_having_no_text_layer(tmp_path: Path) -> None
     path = tmp_path / "scan.pdf"
     pdf.output(str(path))
     with pytest.raises(LoaderError) as info:
-        _load_one(path, "scan")
-    assert info.value.detail == ("scan: PDF has no text layer (scanned images?); OCR it first")
+        _without_ocr(path, "scan")
+    assert info.value.detail == (
+        "scan: PDF has no text layer (scanned images?) and OCR is off (QA_OCR_ENGINE)"
+    )
 
 
-def test_scanned_page_in_a_pdf_with_text_is_named_in_a_warning(
+def test_scanned_page_in_a_pdf_with_text_is_named_in_a_warning_when_ocr_is_off(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     pdf = _pdf()
@@ -592,9 +603,10 @@ def test_scanned_page_in_a_pdf_with_text_is_named_in_a_warning(
     path = tmp_path / "mixed.pdf"
     pdf.output(str(path))
     with caplog.at_level(logging.WARNING, logger="qa.ingest.loaders.pdf"):
-        doc = _load_one(path, "mixed")
+        doc = _without_ocr(path, "mixed")
     assert doc.text == "Cover letter for the scanned form."
     assert doc.pages == [Span(0, len(doc.text), "1")]
     assert [r.getMessage() for r in caplog.records] == [
-        "mixed: page(s) 2 have images but no text layer (scanned?); their text is missing"
+        "mixed: page(s) 2 have no usable text layer (scanned?) and OCR is off; their text "
+        "is missing"
     ]

@@ -20,6 +20,7 @@ from qa.ingest.loaders import (
     spreadsheet,
     text,
 )
+from qa.ingest.loaders.image import load as load_image
 from qa.ingest.loaders.limits import LoaderLimits
 from qa.records import Document
 from qa.settings import get_settings
@@ -35,6 +36,11 @@ LOADERS: dict[str, Loader] = {
     ".html": html.load,
     ".htm": html.load,
     ".pdf": pdf.load,
+    ".png": load_image,
+    ".jpg": load_image,
+    ".jpeg": load_image,
+    ".tif": load_image,
+    ".tiff": load_image,
     ".docx": docx.load,
     ".jsonl": jsonl.load,
     ".pptx": pptx.load,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qa.ingest.ocr.options import OcrOptions
 from qa.settings import Settings
 from qa.settings.service import ServiceSettings
 
@@ -23,6 +24,8 @@ class LoaderLimits:
     pdf_pages: int
     pdf_page_points: float
     html_depth: int
+    ocr: OcrOptions | None = None
+    """None: pages and images without text are reported, not OCR'd (QA_OCR_ENGINE=none)."""
     # Defaulted, so limits written out in full before these existed still hold.
     sheet_cells: int = _DEFAULTS["max_sheet_cells"].default
     attachments: int = _DEFAULTS["max_attachments"].default
@@ -37,6 +40,15 @@ class LoaderLimits:
             pdf_pages=settings.max_pdf_pages,
             pdf_page_points=settings.max_pdf_page_points,
             html_depth=settings.max_html_depth,
+            ocr=None
+            if settings.ocr_engine == "none"
+            else OcrOptions(
+                engine=settings.ocr_engine,
+                dpi=settings.ocr_dpi,
+                max_pages=settings.ocr_max_pages,
+                max_pixels=settings.ocr_max_pixels,
+                max_seconds=settings.ocr_max_seconds,
+            ),
             sheet_cells=settings.max_sheet_cells,
             attachments=settings.max_attachments,
             mail_depth=settings.max_mail_depth,

@@ -8,6 +8,11 @@ in reading order with the rest of the page, set off by blank lines so a chunk
 prefers to hold it whole. A table that runs on from the foot of one page to the
 top of the next gets its header row again, so a passage cut from the second page
 still says what its columns are.
+
+A page without a text layer that draws images is a scan, and a page whose text layer
+is mostly characters no font maps to text (private-use code points, U+FFFD: a font
+without a usable ToUnicode table) reads as garbage: both are rendered and read by OCR
+(qa.ingest.ocr) when it is on, their lines' boxes kept in the metadata.
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ from typing import Any
 import pdfplumber
 import pypdfium2
 import pypdfium2.raw as pdfium_c
+from PIL import Image
 
 from qa.errors import LoaderError
 from qa.ingest.loaders.limits import LoaderLimits
+from qa.ingest.ocr.layout import PageText, assemble
+from qa.ingest.ocr.options import OcrOptions
+from qa.ingest.ocr.pages import PageImage, check_pages, check_pixels, recognise
 from qa.ingest.structure import sections
-from qa.records import Document, Span
+from qa.records import Document
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,9 @@ _ALIGN_SHARE = 0.02
 # A page drawing more objects than this is a chart or a map, not a ruled table; pdfplumber
 # spends about a third of a millisecond on each object, so its plain text stands.
 _TABLE_OBJECTS = 10_000
+# A text layer with at least this share of its characters unmapped (private use, not
+# assigned, U+FFFD) is garbage; with fewer, the odd symbol font is the page's own.
+_GARBLED_SHARE = 0.3
 
 
 @dataclass
@@ -48,6 +60,8 @@ class _Page:
     """Draws lines or rectangles (and not too many objects), so may hold a ruled table."""
     images: bool
     """Draws images; only looked for on a page without text, where it means a scan."""
+    garbled: bool = False
+    """Its text layer is mostly unmapped characters (its text is then left empty)."""
 
 
 @dataclass
@@ -74,6 +88,12 @@ def _clean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x02", "-\n")
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
+
+
+def _garbled(text: str) -> bool:
+    chars = [ch for ch in text if not ch.isspace()]
+    unmapped = sum(ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cn") for ch in chars)
+    return bool(chars) and unmapped >= _GARBLED_SHARE * len(chars)
 
 
 def _has(page: pypdfium2.PdfPage, kind: int) -> bool:
@@ -112,12 +132,16 @@ def _read_pages(path: Path, document_id: str, limits: LoaderLimits) -> tuple[lis
             textpage = page.get_textpage()
             try:
                 text = _clean(textpage.get_text_bounded())
+                garbled = _garbled(text)
+                if garbled:
+                    text = ""
                 drawing = pdfium_c.FPDFPage_CountObjects(page.raw) > _TABLE_OBJECTS
                 pages.append(
                     _Page(
                         text,
                         not drawing and _has(page, pdfium_c.FPDF_PAGEOBJ_PATH),
                         not text and _has(page, pdfium_c.FPDF_PAGEOBJ_IMAGE),
+                        garbled,
                     )
                 )
             finally:
@@ -228,43 +252,75 @@ def _with_tables(path: Path, pages: list[_Page], document_id: str) -> list[str]:
     return texts
 
 
+def _ocr(path: Path, document_id: str, numbers: list[int], options: OcrOptions) -> list[PageText]:
+    """The pages (numbered from 1) rendered at the OCR resolution and read."""
+    check_pages(document_id, len(numbers), options)
+    scale = options.dpi / 72
+    pdf = pypdfium2.PdfDocument(str(path))
+    try:
+        for number in numbers:
+            width, height = pdf.get_page_size(number - 1)
+            check_pixels(
+                document_id, str(number), round(width * scale), round(height * scale), options
+            )
+
+        def render(number: int) -> PageImage:
+            def image() -> Image.Image:
+                page = pdf[number - 1]
+                try:
+                    return page.render(scale=scale).to_pil()
+                finally:
+                    page.close()
+
+            return image
+
+        return recognise(document_id, [(str(n), render(n)) for n in numbers], options)
+    finally:
+        pdf.close()
+
+
 def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Document]:
     pages, meta_title = _read_pages(path, document_id, limits)
     if not pages:
         raise LoaderError(f"{document_id}: PDF has no pages")
-    if not any(page.text for page in pages):
-        raise LoaderError(f"{document_id}: PDF has no text layer (scanned images?); OCR it first")
-    scanned = [str(n) for n, page in enumerate(pages, start=1) if page.images and not page.text]
-    if scanned:
-        log.warning(
-            "%s: page(s) %s have images but no text layer (scanned?); their text is missing",
-            document_id,
-            ", ".join(scanned),
-        )
+    unread = [n for n, page in enumerate(pages, start=1) if page.images or page.garbled]
+    if limits.ocr is None:
+        if not any(page.text for page in pages):
+            raise LoaderError(
+                f"{document_id}: PDF has no text layer (scanned images?) and OCR is off "
+                "(QA_OCR_ENGINE)"
+            )
+        if unread:
+            log.warning(
+                "%s: page(s) %s have no usable text layer (scanned?) and OCR is off; their "
+                "text is missing",
+                document_id,
+                ", ".join(map(str, unread)),
+            )
+        unread = []
+    if not unread and not any(page.text for page in pages):
+        raise LoaderError(f"{document_id}: PDF has no text layer and no images: it holds no text")
     if any(page.ruled and page.text for page in pages):
         page_texts = _with_tables(path, pages, document_id)
     else:
         page_texts = [page.text for page in pages]
-    parts: list[str] = []
-    spans: list[Span] = []
-    offset = 0
-    for number, page_text in enumerate(page_texts, start=1):
-        if not page_text:
-            continue
-        if parts:
-            parts.append("\n\n")
-            offset += 2
-        parts.append(page_text)
-        spans.append(Span(offset, offset + len(page_text), str(number)))
-        offset += len(page_text)
-    text = "".join(parts)
-    first_page = next(t for t in page_texts if t)
-    title = meta_title or first_page.splitlines()[0].strip()[:200]
+    texts = [PageText(str(n), text) for n, text in enumerate(page_texts, start=1)]
+    metadata: dict[str, Any] = {}
+    if unread and limits.ocr is not None:
+        for read in _ocr(path, document_id, unread, limits.ocr):
+            texts[int(read.label) - 1] = read
+    paged = assemble(texts)
+    if not paged.text:
+        raise LoaderError(f"{document_id}: PDF holds no text (its scanned pages are blank to OCR)")
+    if paged.boxes and limits.ocr is not None:
+        metadata["ocr"] = {"engine": limits.ocr.engine, "boxes": paged.boxes}
+    title = meta_title or paged.text.splitlines()[0].strip()[:200]
     yield Document(
         id=document_id,
-        text=text,
+        text=paged.text,
         title=title,
-        pages=spans,
-        sections=sections(text),
+        metadata=metadata,
+        pages=paged.pages,
+        sections=sections(paged.text),
         source=str(path),
     )
