@@ -1,15 +1,24 @@
 """Legal divisions (parts, chapters, sections, articles, clauses) found in plain text.
 
-Statutes, regulations and contracts often arrive as plain text, PDF or DOCX with
-no heading markup, yet their divisions are what a citation should name
+Statutes, regulations, contracts and standards often arrive as plain text, PDF or
+DOCX with no heading markup, yet their divisions are what a citation should name
 ("Part 3 > Section 12", "第二章 > 第十二条"). A division is taken only from a line
 that starts with its marker and reads like a heading or the start of a provision;
 a reference inside a sentence ("as provided in Section 12", "依照本法第十二条的规定")
 is not one, including when a line wrap happens to put it at the start of a line.
+
+Numbered headings ("1. Purpose", "2.3 Scope", "一、总则", "（二）适用范围") are sections
+too, nested by their numbers. They are read from the shape of the whole line, since a
+number also starts list items, amounts and dates: a short title starting with a capital
+(or a CJK character) with no sentence punctuation; a single number only with its dot
+("1 Scope" could be an address); not ending in a number (a contents line, an amount);
+not continuing a sentence nor continued by one; and not one of a run of numbered lines
+with nothing between them (a list).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +26,10 @@ from dataclasses import dataclass
 from qa.ingest.toc import toc_entry
 from qa.records import Span
 
-_PART, _CHAPTER, _DIVISION, _OUTER_ARTICLE, _ARTICLE, _CLAUSE = 1, 2, 3, 4, 5, 6
+_PART, _CHAPTER, _DIVISION, _NUMBERED = 1, 2, 3, 4
+# Numbered headings take the levels from _NUMBERED on, one a level of nesting.
+_NUMBERED_DEPTH = 5
+_OUTER_ARTICLE, _ARTICLE, _CLAUSE = 9, 10, 11
 # Legal levels sit below every explicit heading level (DOCX goes down to Heading 9), so
 # divisions found in the body nest under the heading whose section holds them.
 _BELOW_HEADINGS = 10
@@ -71,6 +83,9 @@ _TITLE_CHARS = 80
 # A title has none of these inside it, and none of the closing ones at its end.
 _SENTENCE_PUNCT = set(".;!?。；！？，")
 _CLOSING_PUNCT = set(",:：")
+_ARABIC_DIGITS = set("0123456789")
+_CN_NUMERALS = set("一二三四五六七八九十")
+_CN_OPEN, _CN_CLOSE = set("(（"), set(")）")
 _CN_CLAUSE_LABEL = re.compile(rf"第(?:{_CN_NUM})款")
 _EN_CLAUSE_LABEL = re.compile(r"\(\d+[a-z]?\)")
 
@@ -88,6 +103,8 @@ class _Marker:
     """The article number, for telling the clause "12(2)" of article 12 from a stray one."""
     clause: str | None = None
     """A clause opened on the same line: "Section 12(2) ..." or "第十二条第二款 ..."."""
+    numbering: _Numbered | None = None
+    """A numbered heading's numbering, which places it among the others."""
 
 
 def _cn_number(numeral: str) -> str:
@@ -194,14 +211,121 @@ def _clause(line: str, previous: str) -> tuple[int, str, str, str, str | None] |
     return _CLAUSE, f"({m.group('clause')})", "clause", m.group("num") or "", None
 
 
+@dataclass(frozen=True)
+class _Numbered:
+    """A numbered heading's numbering: its style ("arabic"; "cn" for 一、; "cn-paren" for
+    （一）) and its numbers, (2, 3) for "2.3"."""
+
+    style: str
+    parts: tuple[int, ...]
+
+    def contains(self, other: _Numbered, rank: dict[str, int]) -> bool:
+        """Whether `other` nests under this heading: "2" holds "2.3"; a style first
+        seen earlier in the document holds a later one (一、 holds （一）)."""
+        if self.style == other.style == "arabic":
+            return other.parts[: len(self.parts)] == self.parts and other.parts != self.parts
+        if self.style == other.style:
+            return False
+        return rank[self.style] < rank[other.style]
+
+
+def _arabic_number(line: str) -> tuple[tuple[int, ...], int] | None:
+    """(numbers, end) of "2.3" or "1." opening a line and followed by a blank."""
+    parts: list[int] = []
+    at = 0
+    dotted = False
+    while len(parts) < _NUMBERED_DEPTH:
+        start = at
+        while at < len(line) and line[at] in _ARABIC_DIGITS and at - start < 3:
+            at += 1
+        digits = line[start:at]
+        if not digits or len(digits) > 2 or digits[0] == "0":
+            return None
+        parts.append(int(digits))
+        dotted = line[at : at + 1] == "."
+        if not dotted:
+            break
+        at += 1
+        if line[at : at + 1] not in _ARABIC_DIGITS:
+            break
+    if line[at : at + 1] not in set(_SPACE) or (len(parts) == 1 and not dotted):
+        return None
+    return tuple(parts), at
+
+
+def _cn_numbered(line: str) -> tuple[_Numbered, int] | None:
+    """ "一、" or "（一）" opening a line, and where its title starts."""
+    opened = line[:1] in _CN_OPEN
+    at = start = 1 if opened else 0
+    while at < len(line) and line[at] in _CN_NUMERALS and at - start < 3:
+        at += 1
+    numeral, mark = line[start:at], line[at : at + 1]
+    if not numeral:
+        return None
+    if opened and mark in _CN_CLOSE:
+        return _Numbered("cn-paren", (int(_cn_number(numeral)),)), at + 1
+    if not opened and mark in {"、", "．"}:
+        return _Numbered("cn", (int(_cn_number(numeral)),)), at + 1
+    return None
+
+
+def _numbered(line: str, previous: str, following: str) -> tuple[_Numbered, str] | None:
+    """The numbering and label of a line shaped like a numbered heading."""
+    arabic = _arabic_number(line)
+    if arabic is not None:
+        numbered, at = _Numbered("arabic", arabic[0]), arabic[1]
+    elif (chinese := _cn_numbered(line)) is not None:
+        numbered, at = chinese
+    else:
+        return None
+    title = line[at:].strip(_SPACE)
+    first = title[:1]
+    if not (first.isupper() or "\u3400" <= first <= "\u9fff"):
+        return None
+    last_word = title.split()[-1]
+    if (
+        len(title) > _TITLE_CHARS
+        or _SENTENCE_PUNCT & set(title)
+        or {",", "|", "、"} & set(title)
+        or title[-1] in _CLOSING_PUNCT
+        or last_word.isdigit()
+        or last_word.lower() in _CONTINUATIONS
+        or _open_sentence(previous)
+        or following.lstrip(_SPACE)[:1].islower()
+    ):
+        return None
+    return numbered, _squash(line)
+
+
+def _listed(numbered: list[tuple[int, int, _Numbered]]) -> set[int]:
+    """Of (line order, marker index, numbering) triples, the markers of numbered lines
+    that follow one another as siblings with no line between ("1. Apples", "2. Pears"):
+    a list, not headings."""
+    listed: set[int] = set()
+    for (line_a, index_a, a), (line_b, index_b, b) in itertools.pairwise(numbered):
+        if (
+            line_b == line_a + 1
+            and a.style == b.style
+            and a.parts[:-1] == b.parts[:-1]
+            and b.parts[-1] == a.parts[-1] + 1
+        ):
+            listed |= {index_a, index_b}
+    return listed
+
+
 def _markers(text: str, explicit: set[int], skip: Sequence[tuple[int, int]]) -> list[_Marker]:
     """Every line that opens a division, in order, before placing them in the hierarchy."""
     found: list[_Marker] = []
+    numbered: list[tuple[int, int, _Numbered]] = []
     heading_lines = set(explicit)
     previous, previous_start = "", -1
     offset = 0
     ranges, current = sorted(skip), 0
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    filled = [i for i, line in enumerate(lines) if line.strip(_SPACE)]
+    following = {a: lines[b] for a, b in itertools.pairwise(filled)}
+    order = {line: n for n, line in enumerate(filled)}
+    for index, line in enumerate(lines):
         body = line.lstrip(_SPACE)
         start = offset + len(line) - len(body)
         while current < len(ranges) and ranges[current][1] <= offset:
@@ -213,13 +337,26 @@ def _markers(text: str, explicit: set[int], skip: Sequence[tuple[int, int]]) -> 
                 or _chinese(body, previous, previous_start in heading_lines)
                 or _clause(body, previous)
             )
+            heading = None
+            if match is None and offset not in explicit:
+                heading = _numbered(body, previous, following.get(index, ""))
             if match is not None:
                 level, label, word, number, clause = match
                 found.append(_Marker(start, offset, level, label, word, number, clause))
                 heading_lines.add(offset)
+            elif heading is not None:
+                numbering, label = heading
+                number = ".".join(map(str, numbering.parts))
+                numbered.append((order[index], len(found), numbering))
+                found.append(
+                    _Marker(
+                        start, offset, _NUMBERED, label, numbering.style, number, None, numbering
+                    )
+                )
         previous, previous_start = line, offset
         offset += len(line) + 1
-    return found
+    listed = _listed(numbered)
+    return [m for i, m in enumerate(found) if i not in listed]
 
 
 def _article_levels(markers: list[_Marker]) -> dict[str, int]:
@@ -250,11 +387,18 @@ def sections(
     events += [(m.offset, 1, i, "") for i, m in enumerate(markers)]
     merged: list[tuple[int, int, str]] = []
     explicit_lines: set[int] = set()
+    # The open numbered headings, outermost first; the i-th is at level _NUMBERED + i.
+    numbered: list[_Numbered] = []
+    rank: dict[str, int] = {}
+    for m in markers:
+        if m.numbering is not None:
+            rank.setdefault(m.numbering.style, len(rank))
     for offset, kind, index, heading in sorted(events):
         if kind == 0:
             merged.append((offset, index, heading))
             explicit_lines.add(offset)
             open_.clear()
+            numbered.clear()
             inner = _english(heading, "") or _chinese(heading, "", True)
             article = inner[3] if inner and inner[0] == _ARTICLE else None
             continue
@@ -262,7 +406,17 @@ def sections(
         if m.line in explicit_lines or offset in explicit_lines:
             continue
         entries: list[tuple[int, str, tuple[str, str]]] = []
-        if m.level == _CLAUSE:
+        if m.numbering is not None:
+            if numbered and numbered[-1] == m.numbering:
+                continue  # a running page header repeating the open heading
+            while numbered and not numbered[-1].contains(m.numbering, rank):
+                numbered.pop()
+            if len(numbered) == _NUMBERED_DEPTH:
+                continue
+            entries.append((_NUMBERED + len(numbered), m.label, (m.word, m.number)))
+            numbered.append(m.numbering)
+            article = m.number
+        elif m.level == _CLAUSE:
             if article is None or (m.number and m.number != article):
                 continue
             entries.append((_CLAUSE, m.label, ("clause", m.label)))
@@ -270,6 +424,8 @@ def sections(
             level = outer.get(m.word, m.level)
             # A running page header repeats the open division; it opens nothing new.
             if open_.get(level) != (m.word, m.number):
+                if level < _NUMBERED:
+                    numbered.clear()
                 entries.append((level, m.label, (m.word, m.number)))
                 article = m.number if level in (_OUTER_ARTICLE, _ARTICLE) else None
             if m.clause:
