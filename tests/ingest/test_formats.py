@@ -166,6 +166,9 @@ def test_csv_sniffs_delimiter_and_reads_gbk(tmp_path: Path) -> None:
     bom = tmp_path / "bom.csv"
     bom.write_bytes("\ufeffCity,Population\nOslo,709000\n".encode())
     assert "City: Oslo; Population: 709000" in _load(bom)[0].text
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text('Name\tNote\n"Ada"\t"first, of all"\n')
+    assert "Name: Ada; Note: first, of all" in _load(tabs)[0].text
 
 
 def test_csv_refusals(tmp_path: Path) -> None:
@@ -175,6 +178,11 @@ def test_csv_refusals(tmp_path: Path) -> None:
     rows = tmp_path / "rows.csv"
     rows.write_text("a,b\n" + "1,2\n" * 6000)
     assert "QA_MAX_SHEET_CELLS" in _error(rows, dataclasses.replace(LIMITS, sheet_cells=10_000))
+    # csv.Sniffer took 18 s on a 64 kB sample of this; the delimiter is chosen without it.
+    quotes = tmp_path / "quotes.csv"
+    quotes.write_text(',"' * 50_000)
+    with time_cap(2):
+        _load(quotes)
 
 
 # --- EPUB --------------------------------------------------------------------------------------
