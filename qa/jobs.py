@@ -21,6 +21,7 @@ from pathlib import Path
 
 from qa.catalogue import Catalogue, Job, JobStatus
 from qa.errors import ConflictError, PayloadTooLargeError, QAError
+from qa.ingest.ocr import progress as ocr_progress
 from qa.ingest.sandbox import IsolatedReader, ParseLimits
 from qa.runtime import Runtime
 from qa.store.backend import Guard
@@ -144,16 +145,21 @@ class JobWorker:
                 last = time.monotonic()
                 self.catalogue.job_progress(job.id, done, total)
 
+        def pages(document_id: str, done: int, total: int) -> None:
+            """A file's OCR shows as pages done of its pages, until embedding starts."""
+            progress(done, total)
+
         try:
-            report = self.runtime.ingest(
-                [spool],
-                job.collection,
-                embedder=requested,
-                progress=False,
-                on_progress=progress,
-                guard=self._still_there(job.collection),
-                read_file=self.reader,
-            )
+            with ocr_progress.reporting(pages):
+                report = self.runtime.ingest(
+                    [spool],
+                    job.collection,
+                    embedder=requested,
+                    progress=False,
+                    on_progress=progress,
+                    guard=self._still_there(job.collection),
+                    read_file=self.reader,
+                )
         except QAError as exc:
             error = exc.detail if exc.status < 500 else INTERNAL_ERROR
             self.catalogue.finish_job(job.id, "failed", [error], {})
@@ -171,6 +177,7 @@ class JobWorker:
             "unchanged": report.unchanged,
             "skipped": report.skipped,
             "failed": report.failed,
+            "not_read": [e.replace(f"{spool}/", "") for e in report.not_read],
             "chunks": report.chunks,
             "seconds": round(time.perf_counter() - started, 3),
         }

@@ -4,15 +4,51 @@ when there is text to embed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from tqdm import tqdm
 
 from qa.cli.options import AsJson, Collection, IndexDir, runtime_for, settings_for
 from qa.cli.output import emit
+from qa.ingest.ocr import progress
 
-REPORTED = ("collection", "added", "updated", "unchanged", "removed", "errors", "chunks")
+
+@contextmanager
+def _ocr_bar() -> Iterator[None]:
+    """A progress bar a file, for the files read by OCR (seconds a page)."""
+    bar: tqdm[None] | None = None
+
+    def pages(document_id: str, done: int, total: int) -> None:
+        nonlocal bar
+        if done == 0:
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=total, unit="page", desc=f"OCR {document_id}")
+        elif bar is not None:
+            bar.update(done - bar.n)
+
+    with progress.reporting(pages):
+        try:
+            yield
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+REPORTED = (
+    "collection",
+    "added",
+    "updated",
+    "unchanged",
+    "removed",
+    "errors",
+    "not_read",
+    "chunks",
+)
 
 
 def ingest(
@@ -30,11 +66,16 @@ def ingest(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Add or update documents (.txt .md .html .pdf .docx .jsonl); unchanged files are skipped."""
+    """Add or update documents; unchanged files are skipped. Scanned PDF pages and images
+    (.png .jpg .jpeg .tif .tiff) are read by OCR. Every file not read is named, with why."""
     runtime = runtime_for(settings_for(index_dir))
-    report = runtime.ingest(paths, collection, embedder=embedder, sync=sync)
+    with _ocr_bar():
+        report = runtime.ingest(paths, collection, embedder=embedder, sync=sync)
+    for line in report.not_read:
+        typer.echo(f"not read {line}", err=True)
     for error in report.errors:
-        typer.echo(f"skipped {error}", err=True)
+        if error not in report.not_read:
+            typer.echo(f"skipped {error}", err=True)
     if as_json:
         emit({k: getattr(report, k) for k in REPORTED})
     else:

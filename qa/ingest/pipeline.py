@@ -39,6 +39,8 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     """Files that could not be read this time; --sync keeps their last good version."""
+    not_read: list[str] = field(default_factory=list)
+    """Every file passed over, as "file: reason": an unsupported type or a loader's error."""
     chunks: int = 0
     seconds: float = 0.0
 
@@ -123,6 +125,9 @@ class Ingestor:
         for file, document_id in discover(paths):
             if not loaders.supported(file):
                 report.skipped.append(document_id)
+                kind = f"file type {file.suffix!r}" if file.suffix else "file without a suffix"
+                report.not_read.append(f"{document_id}: unsupported {kind}")
+                log.info("not read %s: unsupported file type", document_id)
                 continue
             try:
                 for doc in self.read_file(file, document_id, max_bytes=self.max_file_bytes):
@@ -133,6 +138,7 @@ class Ingestor:
             except LoaderError as exc:
                 report.errors.append(exc.detail)
                 report.failed.append(document_id)
+                report.not_read.append(exc.detail)
                 log.warning("skipped %s", exc.detail)
         return list(documents.values())
 

@@ -14,6 +14,13 @@ child process (`python -m qa.ingest.sandbox`), one file at a time, under
 - a wall-clock limit per file (`parse_wall_s`): the parent kills a child that neither
   finishes nor spends CPU.
 
+OCR (qa.ingest.ocr) is slow by nature, seconds a page, and bounded by its own limits
+(pages, pixels, `ocr_max_seconds`). When a file's OCR starts, the child reports it
+and is given that much more wall time, and as much more CPU time per core (onnxruntime
+computes on every core): the parsing limits stay tight for the parsers that could spin.
+The child passes each page's progress to the parent, which reports it to the hook of
+qa.ingest.ocr.progress set there (a job's status).
+
 A file over a limit fails with a LoaderError naming the file, the limit and its setting;
 the next file gets a new child. The child is otherwise kept for the next files and jobs
 (starting one, a Python interpreter importing the parsing libraries, takes about 0.4 s),
@@ -42,6 +49,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -49,6 +57,7 @@ from pathlib import Path
 from qa.errors import LoaderError, QAError
 from qa.ingest import loaders
 from qa.ingest.loaders.limits import LoaderLimits
+from qa.ingest.ocr import progress
 from qa.records import Document
 from qa.settings import Settings
 
@@ -91,22 +100,41 @@ class IsolatedReader:
 
     def __call__(self, path: Path, document_id: str, *, max_bytes: int) -> list[Document]:
         child = self._running()
-        try:
+        ocr = self.limits.files.ocr
+        deadline = time.monotonic() + self.limits.wall_s
+        ocr_started = False
+        with contextlib.suppress(OSError):  # it died: the reply below is the end of the pipe
             child.requests.send((path, document_id, max_bytes, self.limits.files))
-            answered = child.replies.poll(self.limits.wall_s)
-        except OSError:
-            answered = True  # it died: the reply below is the end of the pipe
-        if not answered:
-            self.close(kill=True)
-            raise LoaderError(
-                f"{document_id}: reading it took longer than {self.limits.wall_s:g} s "
-                "(QA_PARSE_WALL_S)"
-            )
-        try:
-            kind, value, address_space = child.replies.recv()
-        except (EOFError, OSError):
-            self.close(kill=True)
-            raise LoaderError(self._ended(document_id, child.process.returncode)) from None
+        while True:
+            try:
+                answered = child.replies.poll(max(0.0, deadline - time.monotonic()))
+            except OSError:
+                answered = True
+            if not answered:
+                self.close(kill=True)
+                if ocr is not None and ocr_started:
+                    allowed = f"{self.limits.wall_s + ocr.max_seconds:g} s with its OCR "
+                    settings = "QA_PARSE_WALL_S + QA_OCR_MAX_SECONDS"
+                else:
+                    allowed, settings = f"{self.limits.wall_s:g} s ", "QA_PARSE_WALL_S"
+                raise LoaderError(
+                    f"{document_id}: reading it took longer than {allowed}({settings})"
+                )
+            try:
+                message = child.replies.recv()
+            except (EOFError, OSError):
+                self.close(kill=True)
+                raise LoaderError(
+                    self._ended(document_id, child.process.returncode, ocr_started)
+                ) from None
+            if message[0] != "progress":
+                break
+            _, done, total = message
+            if done == 0 and ocr is not None and not ocr_started:
+                ocr_started = True
+                deadline += ocr.max_seconds
+            progress.report(document_id, done, total)
+        kind, value, address_space = message
         if address_space > (self.limits.memory_mb << 20) // 2:
             self.close()
         if kind == "memory":
@@ -153,11 +181,12 @@ class IsolatedReader:
             self._child = _Child(process, requests, Connection(our_replies, writable=False))
         return self._child
 
-    def _ended(self, document_id: str, code: int | None) -> str:
+    def _ended(self, document_id: str, code: int | None, ocr_started: bool) -> str:
         if code == -signal.SIGXCPU:
+            more = " and QA_OCR_MAX_SECONDS a core for its OCR" if ocr_started else ""
             return (
                 f"{document_id}: reading it used more than {self.limits.cpu_s} s of CPU time "
-                "(QA_PARSE_CPU_S)"
+                f"(QA_PARSE_CPU_S{more})"
             )
         how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit {code}"
         log.warning("the process reading %s ended (%s)", document_id, how)
@@ -171,6 +200,22 @@ def _address_space() -> int:
     """This process's virtual memory size in bytes: what RLIMIT_AS bounds."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _relay(replies: Connection, limits: LoaderLimits) -> progress.PageProgress:
+    """The child's progress hook: OCR starting gets its CPU time; each report goes to the
+    parent."""
+
+    def relay(document_id: str, done: int, total: int) -> None:
+        if done == 0 and limits.ocr is not None:
+            soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+            more = soft + math.ceil(limits.ocr.max_seconds * (os.cpu_count() or 1))
+            if hard != resource.RLIM_INFINITY:
+                more = min(more, hard)
+            resource.setrlimit(resource.RLIMIT_CPU, (more, hard))
+        replies.send(("progress", done, total))
+
+    return relay
 
 
 def _serve(requests: Connection, replies: Connection, memory_bytes: int, cpu_s: int) -> None:
@@ -197,7 +242,10 @@ def _serve(requests: Connection, replies: Connection, memory_bytes: int, cpu_s: 
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu_hard))
         reply: tuple[str, object]
         try:
-            documents = list(loaders.load(path, document_id, max_bytes=max_bytes, limits=limits))
+            with progress.reporting(_relay(replies, limits)):
+                documents = list(
+                    loaders.load(path, document_id, max_bytes=max_bytes, limits=limits)
+                )
             reply = ("ok", documents)
         except LoaderError as exc:
             reply = ("memory" if isinstance(exc.__cause__, MemoryError) else "error", exc.detail)

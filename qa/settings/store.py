@@ -94,6 +94,7 @@ class StoreSettings(BaseSettings):
     ocr_max_pixels: int = Field(
         default=25_000_000,
         ge=10_000,
+        le=150_000_000,  # Pillow refuses images past 179 million pixels as it opens them
         description="Pixels of one page or image to OCR (an A4 page at 300 dpi has 8.7 "
         "million); a larger one is refused before it is decoded.",
     )

@@ -35,7 +35,14 @@ def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Documen
         raise LoaderError(f"{document_id}: images are read by OCR, which is off (QA_OCR_ENGINE)")
     try:
         image = Image.open(path)
-    except (Image.DecompressionBombError, Image.UnidentifiedImageError) as exc:
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses past twice its MAX_IMAGE_PIXELS, above any QA_OCR_MAX_PIXELS allowed.
+        raise LoaderError(
+            f"{document_id}: the image has more pixels than Pillow opens "
+            f"({2 * (Image.MAX_IMAGE_PIXELS or 0)}), over the limit of {options.max_pixels} "
+            "(QA_OCR_MAX_PIXELS)"
+        ) from exc
+    except Image.UnidentifiedImageError as exc:
         raise LoaderError(f"{document_id}: not a readable image ({exc})") from exc
     with image:
         frames = getattr(image, "n_frames", 1)

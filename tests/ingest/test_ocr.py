@@ -1,0 +1,318 @@
+"""OCR: scanned PDF pages and images read in English and Chinese, reading order, running
+headers, the limits per file, progress, and the folder report naming every file not read.
+
+Fixtures are rendered here with Pillow and fpdf2 (DejaVu for English, Noto CJK, which
+`make browser` installs, for Chinese). The layout tests feed lines without an engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+from PIL import Image, ImageDraw, ImageFont
+from typer.testing import CliRunner
+
+from qa import cli
+from qa.errors import LoaderError
+from qa.ingest import loaders, ocr
+from qa.ingest.chunking import ChunkerConfig
+from qa.ingest.loaders.limits import LoaderLimits
+from qa.ingest.ocr import progress
+from qa.ingest.ocr.engine import TextLine
+from qa.ingest.ocr.layout import OcrPage, drop_running, page_text
+from qa.ingest.ocr.options import OcrOptions
+from qa.ingest.pipeline import Ingestor
+from qa.ingest.sandbox import IsolatedReader, ParseLimits
+from qa.records import Document, SearchRequest
+from qa.settings import Settings
+from qa.store.faiss.store import FaissStore
+from tests.conftest import HashingEmbedder
+
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+NOTO_CJK = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+MAX_BYTES = 10_000_000
+EN = ["Section 4. Bond", "A landlord must not ask for more than four weeks of rent."]
+ZH = ["第四条 押金", "房东收取的押金不得超过四周的租金。"]
+
+
+def _picture(lines: list[str], font: str, *, size: int = 36, index: int = 0) -> Image.Image:
+    """Text as a scanner would see it: black on white, at about 200 dpi."""
+    face = ImageFont.truetype(font, size, index=index)
+    image = Image.new("L", (1400, 120 + 70 * len(lines)), 255)
+    draw = ImageDraw.Draw(image)
+    for n, line in enumerate(lines):
+        draw.text((60, 60 + 70 * n), line, font=face, fill=0)
+    return image
+
+
+def _scanned_pdf(path: Path, pictures: list[Image.Image], text_page: str | None = None) -> Path:
+    pdf = FPDF()
+    if text_page is not None:
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=12)
+        pdf.cell(text=text_page)
+    for picture in pictures:
+        pdf.add_page()
+        pdf.image(picture, x=10, y=10, w=190)
+    pdf.output(str(path))
+    return path
+
+
+def _load(path: Path, document_id: str, limits: LoaderLimits | None = None) -> Document:
+    (doc,) = loaders.load(path, document_id, max_bytes=MAX_BYTES, limits=limits)
+    return doc
+
+
+def _flat(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.mark.slow
+def test_a_png_in_english_is_read_with_its_page_boxes_and_progress(tmp_path: Path) -> None:
+    path = tmp_path / "notice.png"
+    _picture(EN, DEJAVU).save(path)
+    reports: list[tuple[str, int, int]] = []
+    with progress.reporting(lambda d, done, total: reports.append((d, done, total))):
+        doc = _load(path, "notice.png")
+    # Whitespace aside: a space between a numeral and a word comes and goes at this size.
+    assert _flat(doc.text) == _flat("".join(EN)) and doc.text.count("\n") == 1
+    assert [(p.start, p.end, p.label) for p in doc.pages] == [(0, len(doc.text), "1")]
+    assert _flat(doc.title) == _flat(EN[0])
+    boxes = doc.metadata["ocr"]["boxes"]["1"]
+    assert [_flat(doc.text[b[4] : b[5]]) for b in boxes] == [_flat(line) for line in EN]
+    x0, y0, x1, y1 = boxes[1][:4]
+    assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1 and y0 > boxes[0][3]
+    assert reports == [("notice.png", 0, 1), ("notice.png", 1, 1)]
+
+
+@pytest.mark.slow
+def test_a_scanned_pdf_in_chinese_is_read_page_by_page(tmp_path: Path) -> None:
+    path = _scanned_pdf(
+        tmp_path / "scan.pdf", [_picture(ZH, NOTO_CJK, index=2)], text_page="Cover page"
+    )
+    doc = _load(path, "scan.pdf")
+    assert [p.label for p in doc.pages] == ["1", "2"]
+    page_2 = doc.pages[1]
+    assert _flat(doc.text[page_2.start : page_2.end]) == _flat("".join(ZH))
+    assert list(doc.metadata["ocr"]["boxes"]) == ["2"]
+
+
+@pytest.mark.slow
+def test_an_image_without_text_is_reported_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "blank.png"
+    Image.new("L", (800, 600), 255).save(path)
+    with pytest.raises(LoaderError) as info:
+        _load(path, "blank.png")
+    assert info.value.detail == "blank.png: the image holds no text OCR could read"
+
+
+@pytest.mark.slow
+def test_a_scanned_pdf_is_searchable_and_the_hit_names_its_page(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _scanned_pdf(folder / "lease.pdf", [_picture(EN, DEJAVU)], text_page="Contents of the lease")
+    store = FaissStore(tmp_path / "idx")
+    ingestor = Ingestor(store, HashingEmbedder(), ChunkerConfig(64, 8), max_file_bytes=MAX_BYTES)
+    report = ingestor.run([folder], "c", progress=False)
+    assert report.added == ["lease.pdf"] and not report.not_read
+    query = "four weeks of rent"
+    hits = store.open("c").search(
+        SearchRequest(query, k=1), HashingEmbedder().embed_queries([query])[0]
+    )
+    assert hits[0].chunk.page == 2
+    assert "four weeks of rent" in hits[0].chunk.text
+
+
+@pytest.mark.slow
+def test_an_upload_is_read_by_ocr_in_the_sandbox_with_its_progress(tmp_path: Path) -> None:
+    path = tmp_path / "notice.png"
+    _picture(EN, DEJAVU).save(path)
+    reader = IsolatedReader(ParseLimits.from_settings(Settings()))
+    reports: list[tuple[int, int]] = []
+    try:
+        with progress.reporting(lambda _d, done, total: reports.append((done, total))):
+            (doc,) = reader(path, "notice.png", max_bytes=MAX_BYTES)
+    finally:
+        reader.close()
+    assert _flat(doc.text) == _flat("".join(EN))
+    assert reports == [(0, 1), (1, 1)]
+
+
+class _Fake:
+    """An engine that reads a line per page and counts its calls."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.pages = 0
+
+    def read(self, image: Image.Image) -> list[TextLine]:
+        self.pages += 1
+        return [TextLine(f"page text {self.pages}", (10, 40, 200, 60))]
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Fake]:
+    engine = _Fake()
+    monkeypatch.setitem(ocr.ENGINES, "fake", lambda: engine)
+    ocr.engine_named.cache_clear()
+    yield engine
+    ocr.engine_named.cache_clear()
+
+
+def _limits(**given: float) -> LoaderLimits:
+    options = {"engine": "fake", "dpi": 72, "max_pages": 10, "max_pixels": 10**6}
+    options |= {"max_seconds": 60.0} | given
+    return LoaderLimits(10**8, 100.0, 100, 14_400.0, 256, ocr=OcrOptions(**options))  # type: ignore[arg-type]
+
+
+def _tiff(path: Path, frames: int, size: tuple[int, int] = (300, 100)) -> Path:
+    images = [Image.new("L", size, 255) for _ in range(frames)]
+    images[0].save(path, save_all=True, append_images=images[1:])
+    return path
+
+
+def test_a_multi_page_tiff_is_a_page_a_frame(tmp_path: Path, fake: _Fake) -> None:
+    doc = _load(_tiff(tmp_path / "fax.tif", 3), "fax", _limits())
+    assert [doc.text[p.start : p.end] for p in doc.pages] == [
+        "page text 1",
+        "page text 2",
+        "page text 3",
+    ]
+    assert [p.label for p in doc.pages] == ["1", "2", "3"]
+
+
+def test_too_many_pages_to_ocr_are_refused_before_any_is_read(tmp_path: Path, fake: _Fake) -> None:
+    with pytest.raises(LoaderError) as info:
+        _load(_tiff(tmp_path / "fax.tif", 3), "fax", _limits(max_pages=2))
+    assert info.value.detail == "fax: 3 pages need OCR, over the limit of 2 (QA_OCR_MAX_PAGES)"
+    assert fake.pages == 0
+
+
+def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(
+    tmp_path: Path, fake: _Fake
+) -> None:
+    path = tmp_path / "large.png"
+    Image.new("1", (2000, 1000), 1).save(path)
+    with pytest.raises(LoaderError) as info:
+        _load(path, "large.png", _limits())
+    assert info.value.detail == (
+        "large.png: page 1 is 2000 x 1000 pixels to OCR, over the limit of 1000000 "
+        "(QA_OCR_MAX_PIXELS)"
+    )
+    # Past Pillow's own bound, which it enforces as the header is read.
+    Image.new("1", (20_000, 20_000), 1).save(path)
+    with pytest.raises(LoaderError) as info:
+        _load(path, "huge.png", _limits())
+    assert info.value.detail == (
+        "huge.png: the image has more pixels than Pillow opens (178956970), over the limit "
+        "of 1000000 (QA_OCR_MAX_PIXELS)"
+    )
+    assert fake.pages == 0
+
+
+def test_a_pdf_page_rendered_over_the_pixel_limit_is_refused(tmp_path: Path, fake: _Fake) -> None:
+    path = _scanned_pdf(tmp_path / "scan.pdf", [Image.new("L", (200, 100), 255)])
+    with pytest.raises(LoaderError) as info:
+        _load(path, "scan.pdf", _limits(dpi=300))
+    assert info.value.detail.startswith("scan.pdf: page 1 is 2480 x 3508 pixels to OCR")
+    assert info.value.detail.endswith("(QA_OCR_MAX_PIXELS)")
+
+
+def test_ocr_past_its_time_stops_with_the_setting_named(tmp_path: Path, fake: _Fake) -> None:
+    with pytest.raises(LoaderError) as info:
+        _load(_tiff(tmp_path / "fax.tif", 2), "fax", _limits(max_seconds=1e-9))
+    assert info.value.detail.startswith("fax: OCR stopped at page 1 after 0 s")
+    assert info.value.detail.endswith("(QA_OCR_MAX_SECONDS)")
+
+
+def test_a_garbled_text_layer_is_read_by_ocr_instead(tmp_path: Path, fake: _Fake) -> None:
+    pdf = FPDF()
+    pdf.add_font("dejavu", fname=DEJAVU)
+    pdf.set_font("dejavu", size=12)
+    pdf.add_page()
+    # What PDFium reads from a font without a usable ToUnicode map.
+    pdf.cell(text="\ufffd\ufffd\ufffd\ufffd \ufffd\ufffd\ufffd ok")
+    path = tmp_path / "garbled.pdf"
+    pdf.output(str(path))
+    doc = _load(path, "garbled.pdf", _limits())
+    assert doc.text == "page text 1"
+    assert fake.pages == 1
+
+
+def _line(text: str, x0: float, y0: float, x1: float) -> TextLine:
+    return TextLine(text, (x0, y0, x1, y0 + 20))
+
+
+def test_two_columns_are_read_one_after_the_other_under_a_full_width_title() -> None:
+    page = OcrPage("1", 1000, 1400)
+    page.lines = [
+        _line("right one", 540, 200, 940),
+        _line("left one", 60, 200, 460),
+        _line("A title across the whole page of the judgment", 60, 100, 940),
+        _line("left two", 60, 240, 450),
+        _line("right two", 540, 240, 930),
+    ]
+    assert page_text(page).text == (
+        "A title across the whole page of the judgment\nleft one\nleft two\nright one\nright two"
+    )
+
+
+def test_table_cells_on_one_row_are_one_line() -> None:
+    page = OcrPage("1", 1000, 1400)
+    page.lines = [
+        _line("Age", 60, 200, 120),
+        _line("Dose", 400, 201, 470),
+        _line("12 and over", 60, 240, 200),
+        _line("10 ml", 400, 239, 470),
+    ]
+    text = page_text(page)
+    assert text.text == "Age | Dose\n12 and over | 10 ml"
+    assert [text.text[b[4] : b[5]] for b in text.boxes or []] == [
+        "Age",
+        "Dose",
+        "12 and over",
+        "10 ml",
+    ]
+
+
+def test_running_headers_and_page_numbers_are_dropped() -> None:
+    pages = []
+    for n in range(1, 4):
+        page = OcrPage(str(n), 1000, 1400)
+        page.lines = [
+            _line("HIGH COURT OF JUSTICE", 300, 30, 700),
+            _line(f"Body of page {n}", 60, 300, 900),
+            _line(f"Page {n} of 3", 450, 1350, 550),
+        ]
+        pages.append(page)
+    drop_running(pages)
+    assert [page_text(page).text for page in pages] == [
+        "Body of page 1",
+        "Body of page 2",
+        "Body of page 3",
+    ]
+
+
+def test_a_folder_ingest_names_every_file_it_does_not_read(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "slides.key").write_text("not a format we read")
+    (folder / "README").write_text("no suffix")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    result = CliRunner().invoke(
+        cli.app, ["ingest", str(folder), "-c", "c", "--index-dir", str(tmp_path / "i"), "--json"]
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["not_read"][:2] == [
+        "README: unsupported file without a suffix",
+        "broken.pdf: not a readable PDF (Failed to load document (PDFium: Data format error).)",
+    ]
+    assert report["not_read"][2] == "slides.key: unsupported file type '.key'"
+    for line in report["not_read"]:
+        assert f"not read {line}" in result.stderr
