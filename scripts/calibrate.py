@@ -34,12 +34,23 @@ def load_rows(paths: list[Path]) -> list[dict[str, Any]]:
     return rows
 
 
+def feature_means(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Each feature's mean over the rows that have it (the log-probabilities are missing
+    where a generator reports none)."""
+    means = {}
+    for name in FEATURES:
+        values = [row["features"][name] for row in rows if name in row["features"]]
+        means[name] = round(float(np.mean(values)), 4) if values else 0.0
+    return means
+
+
 def fit(rows: list[dict[str, Any]], c: float) -> tuple[Calibration, dict[str, float]]:
-    x = np.array([[row["features"].get(name, 0.0) for name in FEATURES] for row in rows])
+    means = feature_means(rows)
+    x = np.array([[row["features"].get(name, means[name]) for name in FEATURES] for row in rows])
     y = np.array([int(row["answerable"] and row["found"] and row["f1"] > 0) for row in rows])
     model = LogisticRegression(C=c, max_iter=2000).fit(x, y)
     weights = {name: round(float(w), 4) for name, w in zip(FEATURES, model.coef_[0], strict=True)}
-    calibration = Calibration(weights, round(float(model.intercept_[0]), 4), 0.0)
+    calibration = Calibration(weights, round(float(model.intercept_[0]), 4), 0.0, means)
     scores = np.array([calibration.score(row["features"]) for row in rows])
     answerable = np.array([row["answerable"] for row in rows])
     found = np.array([row["found"] for row in rows])
@@ -53,7 +64,7 @@ def fit(rows: list[dict[str, Any]], c: float) -> tuple[Calibration, dict[str, fl
         worst = min(rates.values())
         if worst > best[0]:
             best = (worst, float(threshold), rates)
-    chosen = Calibration(weights, calibration.bias, round(best[1], 2))
+    chosen = Calibration(weights, calibration.bias, round(best[1], 2), means)
     return chosen, {"rows": len(rows), "positives": int(y.sum()), **best[2]}
 
 

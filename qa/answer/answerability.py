@@ -27,6 +27,8 @@ class Outcome:
     declined: bool
     final: Grounding | None
     fallback: bool
+    logprobs: Sequence[float] = ()
+    """The draft's tokens' log-probabilities, where the generator reports them."""
 
 
 def _agrees(final: Grounding | None, best: Candidate | None) -> bool:
@@ -43,6 +45,23 @@ def _agrees(final: Grounding | None, best: Candidate | None) -> bool:
         ):
             return True
     return False
+
+
+# The draft's opening tokens carry the model's choice of fact; what follows is mostly
+# phrasing and the citation marker, which it writes with near certainty either way.
+_OPENING_TOKENS = 16
+
+
+def _logprob_features(logprobs: Sequence[float]) -> dict[str, float]:
+    """Absent (not zero, which would read as certainty) when the backend gave none."""
+    if not logprobs:
+        return {}
+    opening = logprobs[:_OPENING_TOKENS]
+    return {
+        "lp_mean": sum(logprobs) / len(logprobs),
+        "lp_min": min(logprobs),
+        "lp_opening": sum(opening) / len(opening),
+    }
 
 
 def answer_features(question: str, outcome: Outcome) -> dict[str, float]:
@@ -69,4 +88,4 @@ def answer_features(question: str, outcome: Outcome) -> dict[str, float]:
         "fallback": float(outcome.fallback),
         "agrees": float(_agrees(outcome.final, best)),
         "chinese": float(detect(question) == "zh"),
-    }
+    } | _logprob_features(outcome.logprobs)

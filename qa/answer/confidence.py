@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +35,9 @@ FEATURES: tuple[str, ...] = (
     "fallback",
     "agrees",
     "chinese",
+    "lp_mean",
+    "lp_min",
+    "lp_opening",
 )
 
 
@@ -44,13 +47,24 @@ class Calibration:
     bias: float
     threshold: float
     """Answers scoring below it are refused."""
+    means: dict[str, float] = field(default_factory=dict)
+    """Each feature's mean on the fitting rows, standing in for a feature an answer
+    lacks (a generator that reports no log-probabilities): it then moves the score
+    as an average answer's would, where zero could read as certainty."""
 
     def score(self, features: dict[str, float]) -> float:
-        z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())
+        z = self.bias + sum(
+            w * features.get(name, self.means.get(name, 0.0)) for name, w in self.weights.items()
+        )
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def to_dict(self) -> dict[str, object]:
-        return {"weights": self.weights, "bias": self.bias, "threshold": self.threshold}
+        return {
+            "weights": self.weights,
+            "bias": self.bias,
+            "threshold": self.threshold,
+            "means": self.means,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Calibration:
@@ -60,10 +74,14 @@ class Calibration:
         unknown = set(weights) - set(FEATURES)
         if unknown:
             raise ValueError(f"calibration names unknown features: {sorted(unknown)}")
+        means = data.get("means", {})
+        if not isinstance(means, dict):
+            raise ValueError("calibration means must be a mapping of feature to value")
         return cls(
             {str(k): float(v) for k, v in weights.items()},
             float(str(data["bias"])),
             float(str(data["threshold"])),
+            {str(k): float(v) for k, v in means.items()},
         )
 
 

@@ -204,10 +204,13 @@ class AskPipeline:
         messages = build_messages(question, passages, query.language, earlier)
         started = time.perf_counter()
         pieces: list[str] = []
+        logprobs: list[float] = []
         # Closed here, in the thread that closes this stream: left to the garbage
         # collector, a generation could be finalised in any thread, its own worker's too.
         with contextlib.closing(
-            generator.stream(messages, max_new_tokens=self.models.settings.max_new_tokens)
+            generator.stream(
+                messages, max_new_tokens=self.models.settings.max_new_tokens, logprobs=logprobs
+            )
         ) as tokens:
             for piece in tokens:
                 if not pieces:
@@ -220,7 +223,15 @@ class AskPipeline:
         final = draft if draft is not None and draft.found else None
         fallback = None if final is not None else self._fallback(query, found)
         outcome = Outcome(
-            hits, evidence, passages, found, draft, draft is None, final or fallback, bool(fallback)
+            hits,
+            evidence,
+            passages,
+            found,
+            draft,
+            draft is None,
+            final or fallback,
+            bool(fallback),
+            logprobs,
         )
         yield self._judge(query, outcome, timings)
 

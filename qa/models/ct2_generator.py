@@ -82,7 +82,11 @@ class CTranslate2Generator:
         return count_tokens(self._tokenizer, text)
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
         ids = self._tokenizer.apply_chat_template(
             self._defuser.messages(messages), add_generation_prompt=True, return_dict=True
@@ -91,7 +95,11 @@ class CTranslate2Generator:
         end = self._tokenizer.eos_token
         with self._lock:
             steps = self._generator.generate_tokens(
-                prompt, max_length=max_new_tokens, sampling_topk=1, end_token=end
+                prompt,
+                max_length=max_new_tokens,
+                sampling_topk=1,
+                end_token=end,
+                return_log_prob=logprobs is not None,
             )
             new: list[int] = []
             sent = ""
@@ -99,6 +107,8 @@ class CTranslate2Generator:
             try:
                 for step in steps:
                     new.append(step.token_id)
+                    if logprobs is not None and step.log_prob is not None:
+                        logprobs.append(float(step.log_prob))
                     text = self._tokenizer.decode(new, skip_special_tokens=True)
                     # A character split across tokens decodes to U+FFFD until it is whole.
                     if text.endswith("\ufffd") or len(text) <= len(sent):

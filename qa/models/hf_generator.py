@@ -24,6 +24,21 @@ class _StopFlag:
         return self.event.is_set()
 
 
+class _TokenLogprobs:
+    """A logits processor that records the log-probability of the token greedy decoding
+    takes next. Last in the chain, it sees the scores the choice is made from, so the
+    best of them is the chosen token's; it changes no score."""
+
+    def __init__(self, into: list[float]) -> None:
+        self.into = into
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        self.into.append(float(torch.log_softmax(scores[0].float(), dim=-1).max()))
+        return scores
+
+
 class TransformersGenerator:
     def __init__(self, folder: Path, name: str, *, dtype: str = "float32") -> None:
         import torch
@@ -50,10 +65,14 @@ class TransformersGenerator:
         return count_tokens(self._tokenizer, text)
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
         import torch
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
 
         inputs: Any = self._tokenizer.apply_chat_template(
             self._defuser.messages(messages),
@@ -69,6 +88,7 @@ class TransformersGenerator:
         if pad_id is None:
             pad_id = self._tokenizer.eos_token_id
         errors: list[BaseException] = []
+        processors = LogitsProcessorList([_TokenLogprobs(logprobs)] if logprobs is not None else [])
 
         def run() -> None:
             try:
@@ -80,6 +100,7 @@ class TransformersGenerator:
                         pad_token_id=pad_id,
                         streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([stop]),
+                        logits_processor=processors,
                     )
             except BaseException as exc:  # surfaced to the consumer below
                 errors.append(exc)

@@ -52,8 +52,14 @@ class LlamaCppGenerator:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
+        # `logprobs` stays empty: llama.cpp reports them only for a model loaded with
+        # every position's logits kept, which costs memory and time on each prompt.
         with self._lock:
             chunks = self._llm.create_chat_completion(
                 messages=self._defuser.messages(messages),

@@ -64,7 +64,17 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> collections.abc.Generator[str, None, None]:
-        """Yield text pieces as they are decoded; closing the generator stops generation."""
+        """Yield text pieces as they are decoded; closing the generator stops generation.
+
+        Given a `logprobs` list, a backend that can appends each generated token's
+        log-probability to it, by the time the generator is exhausted or closed: how sure
+        the model was of its draft is one of the confidence model's signals. A backend
+        that cannot leaves it empty.
+        """
         ...

@@ -87,9 +87,15 @@ class RemoteGenerator:
         return estimate_tokens(text)
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
         record = self.last = StreamRecord()
+        if logprobs is not None:
+            record.logprobs = logprobs
         finished = False
         try:
             with contextlib.ExitStack() as stack:

@@ -44,7 +44,7 @@ def test_installed_weights_name_only_known_features() -> None:
         assert 0.0 <= calibration.threshold <= 1.0
 
 
-def _outcome(question: str, draft_text: str) -> Outcome:
+def _outcome(question: str, draft_text: str, logprobs: tuple[float, ...] = ()) -> Outcome:
     chunk = StoredChunk(1, "bond", 0, 0, len(BOND), None, None, BOND, "Tenancy", {})
     hit = SearchHit(chunk, 1.0, dense_score=0.9)
     other = SearchHit(chunk, 0.5, dense_score=0.7)
@@ -52,7 +52,7 @@ def _outcome(question: str, draft_text: str) -> Outcome:
     found = candidates(question, passages)
     draft = Grounder(0.55).run(draft_text, passages, semantic=False)
     final = draft if draft.found else None
-    return Outcome([hit, other], [hit], passages, found, draft, False, final, False)
+    return Outcome([hit, other], [hit], passages, found, draft, False, final, False, logprobs)
 
 
 def test_features_of_a_grounded_answer_that_agrees_with_the_candidate() -> None:
@@ -60,7 +60,8 @@ def test_features_of_a_grounded_answer_that_agrees_with_the_candidate() -> None:
         "How much is the bond for a tenancy?",
         _outcome("How much is the bond for a tenancy?", "The bond is at most four weeks of rent."),
     )
-    assert set(features) == set(FEATURES)
+    # No log-probabilities were reported: those features are absent, not zero.
+    assert set(features) == set(FEATURES) - {"lp_mean", "lp_min", "lp_opening"}
     assert features["dense_top"] == pytest.approx(0.9)
     assert features["dense_margin"] == pytest.approx(0.2)
     assert features["evidence_share"] == 0.5
@@ -75,3 +76,27 @@ def test_features_of_an_ungrounded_draft() -> None:
     assert features["grounded"] == 0.0 and features["agrees"] == 0.0
     assert features["dropped_share"] == 1.0
     assert features["type_found"] == 0.0
+
+
+def test_logprob_features_read_the_whole_draft_and_its_opening() -> None:
+    question = "How much is the bond for a tenancy?"
+    logprobs = tuple([-2.0] * 16 + [0.0] * 16)
+    features = answer_features(
+        question, _outcome(question, "The bond is at most four weeks of rent.", logprobs)
+    )
+    assert set(features) == set(FEATURES)
+    assert features["lp_mean"] == pytest.approx(-1.0)
+    assert features["lp_min"] == -2.0
+    assert features["lp_opening"] == pytest.approx(-2.0)
+
+
+def test_a_missing_feature_counts_at_its_fitting_mean() -> None:
+    calibration = Calibration({"lp_mean": 2.0, "grounded": 1.0}, 0.0, 0.5, {"lp_mean": -0.5})
+    assert calibration.score({"grounded": 1.0}) == pytest.approx(0.5)  # 1 + 2 * -0.5
+    assert calibration.score({"grounded": 1.0, "lp_mean": 0.0}) == pytest.approx(
+        1 / (1 + math.exp(-1.0))
+    )
+    again = Calibration.from_dict(json.loads(json.dumps(calibration.to_dict())))
+    assert again == calibration
+    with pytest.raises(ValueError, match="means"):
+        Calibration.from_dict({"weights": {}, "bias": 0, "threshold": 0.5, "means": [1]})

@@ -33,27 +33,36 @@ LONG = (
 class Scripted:
     name = "scripted"
 
-    def __init__(self, reply: str) -> None:
+    def __init__(self, reply: str, token_logprobs: tuple[float, ...] = ()) -> None:
         self.reply = reply
+        self.token_logprobs = token_logprobs
         self.prompts: list[str] = []
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
         self.prompts.append(messages[-1]["content"])
         yield self.reply
+        if logprobs is not None:
+            logprobs.extend(self.token_logprobs)
 
 
-def _pipeline(tmp_path: Path, reply: str, **settings: object) -> tuple[AskPipeline, Scripted]:
+def _pipeline(
+    tmp_path: Path, reply: str, token_logprobs: tuple[float, ...] = (), **settings: object
+) -> tuple[AskPipeline, Scripted]:
     runtime = Runtime(
         Settings(index_dir=tmp_path, embedder="hashing", audit=False, **settings)  # type: ignore[arg-type]
     )
     runtime.add_embedder(HashingEmbedder())
     runtime.ingest_documents([Document("leaflet", LEAFLET)], "docs", progress=False)
-    generator = Scripted(reply)
+    generator = Scripted(reply, token_logprobs)
     runtime._generator = generator
     return AskPipeline(runtime), generator
 
@@ -86,6 +95,20 @@ def test_answers_below_the_threshold_are_refused_with_their_confidence(
     strict, _ = _pipeline(tmp_path / "c", "Take one tablet twice a day with food.")
     strict.models.settings.confidence_threshold = 0.99
     assert not strict.ask("How often do I take a tablet?", "docs").found
+
+
+def test_the_drafts_logprobs_reach_the_confidence_features(tmp_path: Path) -> None:
+    """A sure draft and an unsure one differ in confidence by their log-probabilities alone."""
+    calibration = Calibration({"lp_mean": 1.0}, 3.0, 0.5)
+    scores = []
+    for name, logprobs in (("sure", (-0.1, -0.1)), ("unsure", (-5.0, -3.0))):
+        pipeline, _ = _pipeline(tmp_path / name, "Take one tablet twice a day with food.", logprobs)
+        query = pipeline.open("How often do I take a tablet?", "docs")
+        *_, judged = pipeline.judged(query)
+        assert isinstance(judged, pipeline_module.Judged)
+        assert judged.features["lp_min"] == min(logprobs)
+        scores.append(calibration.score(judged.features))
+    assert scores[0] > 0.9 > 0.5 > scores[1]
 
 
 def test_the_compressed_prompt_holds_the_best_sentences_within_budget(tmp_path: Path) -> None:

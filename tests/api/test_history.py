@@ -49,7 +49,11 @@ class Echo:
         return len(text.split())
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
         prompt = messages[-1]["content"]
         self.prompts.append(prompt)

@@ -32,7 +32,11 @@ class Echo:
         return len(text.split())
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
         match = re.search(r"<passage [^>]*>\n(.*?)\n</passage>", messages[-1]["content"], re.S)
         yield match.group(1) if match else ""

@@ -102,3 +102,19 @@ def test_ct2_refuses_a_gguf_file_and_a_missing_library(
     monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelNotAvailableError, match="needs CTranslate2"):
         check_backend("fast", "ctranslate2")
+
+
+def test_ctranslate2_reports_one_logprob_per_token_close_to_float(
+    tiny_ct2: CTranslate2Generator, converted: tuple[Path, Path]
+) -> None:
+    from qa.models.hf_generator import TransformersGenerator
+
+    reference = TransformersGenerator(converted[0], "tiny")
+    ours: list[float] = []
+    theirs: list[float] = []
+    text = "".join(tiny_ct2.stream(MESSAGES, max_new_tokens=8, logprobs=ours))
+    assert text.strip() and 1 <= len(ours) <= 8
+    assert all(-50.0 < value <= 0.0 for value in ours)
+    "".join(reference.stream(MESSAGES, max_new_tokens=8, logprobs=theirs))
+    # int8 weights move the distribution a little; the first token's choice is the same.
+    assert ours[0] == pytest.approx(theirs[0], abs=0.5)

@@ -34,7 +34,11 @@ class ScriptedGenerator:
         return len(text.split())
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
         yield "The bond for a tenancy is at most four weeks of rent."
 

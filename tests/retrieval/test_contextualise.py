@@ -143,7 +143,11 @@ class Scripted:
         return len(text.split())
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        logprobs: list[float] | None = None,
     ) -> Generator[str, None, None]:
         self.messages.append(messages)
         yield self.reply
