@@ -279,8 +279,8 @@ def _with_body(body: str, method: int = zipfile.ZIP_DEFLATED) -> bytes:
         for info in source.infolist():
             data = source.read(info.filename)
             if info.filename == "word/document.xml":
-                data = f'<?xml version="1.0"?><w:document {_W}><w:body>{body}</w:body></w:document>'
-                data = data.encode("utf-8")
+                xml = f'<?xml version="1.0"?><w:document {_W}><w:body>{body}</w:body></w:document>'
+                data = xml.encode("utf-8")
             out.writestr(info.filename, data)
     return buffer.getvalue()
 
