@@ -155,3 +155,16 @@ def test_web_page_and_assets_are_served_locally(client: TestClient) -> None:
     assert 'src="/static/app.js"' in page.text and "http" not in page.text.split("<body>")[1]
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_the_upload_field_offers_exactly_the_formats_the_loaders_read(
+    client: TestClient,
+) -> None:
+    import re
+
+    from qa.ingest.loaders import LOADERS
+
+    page = client.get("/").text
+    found = re.search(r'id="files"[^>]*accept="([^"]+)"', page)
+    assert found is not None
+    assert set(found.group(1).split(",")) == set(LOADERS)
