@@ -511,3 +511,27 @@ def test_auto_embedder_goes_multilingual_only_for_a_real_share_of_cjk(tmp_path: 
     assert runtime.embedder_spec("c", None, [english]) == "minilm"
     assert runtime.embedder_spec("c", None, [english, chinese]) == "e5-multilingual"
     assert runtime.embedder_spec("c", "minilm", [english, chinese]) == "minilm"
+
+
+def test_every_thread_that_searches_or_adds_uses_one_openmp_thread() -> None:
+    """OpenMP keeps its thread count per thread: the API's search threads and the
+    ingestion worker must set it themselves, or each search spins a machine-wide pool."""
+    import threading
+
+    import faiss
+    import numpy as np
+
+    index = FaissIndex.empty(8, DensePolicy.from_settings(Settings(dense_index="flat")))
+    seen: dict[str, int] = {}
+
+    def work() -> None:
+        seen["before"] = faiss.omp_get_max_threads()
+        index.add([1, 2], np.eye(2, 8, dtype=np.float32))
+        seen["after add"] = faiss.omp_get_max_threads()
+        assert index.search(np.eye(1, 8, dtype=np.float32)[0], 1)[0][0] == 1
+        seen["after search"] = faiss.omp_get_max_threads()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen["after add"] == seen["after search"] == 1

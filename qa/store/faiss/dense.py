@@ -13,6 +13,7 @@ serving it shares the pages.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,20 @@ from qa.settings import Settings
 
 # One OpenMP thread: on two cores the pool's spinning costs more than it gives
 # (flat search measured 2.5x faster, HNSW builds 1.5x faster), and the API already
-# runs requests in parallel.
-faiss.omp_set_num_threads(1)
+# runs requests in parallel. OpenMP keeps the setting per thread: a thread that never
+# set it (the API's search threads, the ingestion worker) gets a pool the size of the
+# machine, which made a search of 86 vectors spend most of a request spinning. So
+# every thread sets it before its first search or add.
+_omp = threading.local()
+
+
+def _one_omp_thread() -> None:
+    if not getattr(_omp, "set", False):
+        faiss.omp_set_num_threads(1)
+        _omp.set = True
+
+
+_one_omp_thread()
 
 DENSE_FILE = "dense.faiss"
 DenseKind = Literal["flat", "hnsw"]
@@ -144,6 +157,7 @@ class FaissIndex:
     def add(self, ids: Sequence[int], vectors: Vectors) -> None:
         self._check_writable()
         if len(ids):
+            _one_omp_thread()
             self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
             self._sorted_ids = None
 
@@ -204,6 +218,7 @@ class FaissIndex:
         elif selector is not None:
             params = faiss.SearchParameters()
             params.sel = selector
+        _one_omp_thread()
         scores, ids = self._index.search(query, min(k, self.size), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
