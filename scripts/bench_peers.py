@@ -191,7 +191,55 @@ def worker_qa(work: dict[str, Any]) -> dict[str, Any]:
             result[key] = _search_times(search, work["queries"])
             if work["repeat_queries"] and mode == "hybrid":
                 result["search_repeat_ms"] = _search_times(search, work["queries"], warm=0)
+        if work["http"]:
+            result["search_http_ms"] = _http_search_times(Path(tmp), work)
     return result
+
+
+def _http_search_times(index_dir: Path, work: dict[str, Any]) -> list[float]:
+    """The same queries as a user of the service sends them: `qa serve` in its own
+    process on the collection just built, POST /v1/search over loopback with a
+    kept-alive connection, the server's query cache cold (a new process)."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(
+        os.environ,
+        QA_INDEX_DIR=str(index_dir),
+        QA_GENERATOR="tiny",  # loaded at start; the smallest keeps start-up short
+        QA_THREADS=str(work["threads"]),
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("qa serve did not become ready")
+                time.sleep(0.5)
+
+            def search(q: str) -> Any:
+                body = {"query": q, "collection": "bench", "k": work["k"]}
+                client.post("/v1/search", json=body).raise_for_status()
+
+            return _search_times(search, work["queries"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 WORKERS = {"qa": worker_qa, "langchain": worker_langchain, "llamaindex": worker_llamaindex}
@@ -248,6 +296,7 @@ def build_work(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "k": args.k,
         "repeat_queries": args.repeat_queries,
+        "http": args.http,
         "documents": [
             {"id": d.id, "text": d.text, "title": d.title, "metadata": d.metadata}
             for d in documents
@@ -307,6 +356,11 @@ def main() -> None:
         action="store_true",
         help="ask every query a second time (qa's query cache then hits)",
     )
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="also time qa's search over loopback HTTP (qa serve, POST /v1/search)",
+    )
     parser.add_argument("--venvs", type=Path, default=ROOT / "reports" / "peers")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_peers.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -355,6 +409,9 @@ def main() -> None:
         if "search_dense_ms" in runs[side][0]:
             dense = [t for r in runs[side] for t in r["search_dense_ms"]]
             row["search_dense_median_ms"] = round(med(dense), 2)
+        if "search_http_ms" in runs[side][0]:
+            http = [t for r in runs[side] for t in r["search_http_ms"]]
+            row["search_http_median_ms"] = round(med(http), 2)
         if "search_repeat_ms" in runs[side][0]:
             again = [t for r in runs[side] for t in r["search_repeat_ms"]]
             row["search_repeat_median_ms"] = round(med(again), 2)
@@ -367,6 +424,10 @@ def main() -> None:
         rows[peer]["qa_search_time_ratio"] = round(
             ours["search_median_ms"] / rows[peer]["search_median_ms"], 2
         )
+        if "search_http_median_ms" in ours:
+            rows[peer]["qa_http_search_time_ratio"] = round(
+                ours["search_http_median_ms"] / rows[peer]["search_median_ms"], 2
+            )
         if "search_dense_median_ms" in ours:
             rows[peer]["qa_dense_search_time_ratio"] = round(
                 ours["search_dense_median_ms"] / rows[peer]["search_median_ms"], 2
@@ -388,10 +449,14 @@ def main() -> None:
         search = f"{r['search_median_ms']} ({r['search_p95_ms']})"
         if side == "qa" and "search_dense_median_ms" in r:
             search += f"; dense only {r['search_dense_median_ms']}"
+        if side == "qa" and "search_http_median_ms" in r:
+            search += f"; over HTTP {r['search_http_median_ms']}"
         ratio_c = r.get("qa_chunks_per_s_ratio", "")
         ratio_s = r.get("qa_search_time_ratio", "")
         if "qa_dense_search_time_ratio" in r:
             ratio_s = f"{ratio_s} (dense only {r['qa_dense_search_time_ratio']})"
+        if "qa_http_search_time_ratio" in r:
+            ratio_s = f"{ratio_s} (qa over HTTP {r['qa_http_search_time_ratio']})"
         print(
             f"| {side} | {r['load_s']} | {r['ingest_s']} | {r['chunks_per_s']} | {ratio_c} | "
             f"{search} | {ratio_s} |"
