@@ -19,7 +19,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,6 +65,31 @@ def remove_stale(dest: Path) -> list[Path]:
         logger.info("removing %s, left by an interrupted conversion", path)
         shutil.rmtree(path, ignore_errors=True)
     return stale
+
+
+def build_once(dest: Path, build: Callable[[Path], None], *, marker: str, what: str) -> Path:
+    """Run ``build`` into a temp folder beside ``dest`` and rename it into place, once:
+    the conversion pattern of this module for any cached model folder. ``marker`` (the
+    source's identity) is written last, so only a finished folder is ever trusted."""
+    if is_complete(dest):
+        return dest
+    with conversion_lock(dest):
+        remove_stale(dest)
+        if is_complete(dest):
+            return dest
+        if dest.exists():
+            raise FileExistsError(f"{dest} exists but is not a complete conversion; remove it")
+        started = time.perf_counter()
+        logger.info("converting %s into %s; this runs once", what, dest)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        try:
+            build(tmp)
+            (tmp / COMPLETE_MARKER).write_text(marker + "\n", encoding="utf-8")
+            tmp.replace(dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("converted %s in %.1f s", what, time.perf_counter() - started)
+    return dest
 
 
 def convert_gguf(

