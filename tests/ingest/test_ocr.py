@@ -298,6 +298,7 @@ def test_running_headers_and_page_numbers_are_dropped() -> None:
     ]
 
 
+@pytest.mark.slow  # the CLI's runtime: 5-10 s here
 def test_a_folder_ingest_names_every_file_it_does_not_read(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
