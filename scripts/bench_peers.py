@@ -11,7 +11,7 @@ pulls another one; ~1.5 GB each):
               llama-index-embeddings-huggingface (HuggingFaceEmbedding) + faiss-cpu
 
 Fairness: all three load the same local MiniLM folder
-(`qa.models.registry.embedder_folder("minilm")`), embed with batch size
+(`qa.models.embedders.embedder_folder("minilm")`), embed with batch size
 --batch-size, normalise vectors, use an exact inner-product FAISS index, run with
 --threads torch threads and one FAISS thread, and HF_HUB_OFFLINE=1. The corpus is
 chunked once by qa's chunker (scripts/bench_ingest.py's default corpus, or
@@ -160,7 +160,7 @@ def worker_llamaindex(work: dict[str, Any]) -> dict[str, Any]:
 def worker_qa(work: dict[str, Any]) -> dict[str, Any]:
     import tempfile
 
-    from qa.models.registry import load_embedder
+    from qa.models.embedders import load_embedder
     from qa.records import Document, SearchRequest
     from qa.retrieval.search import Retriever
     from qa.runtime import Runtime, configure_threads
@@ -272,7 +272,7 @@ def build_work(args: argparse.Namespace) -> dict[str, Any]:
 
     from qa.ingest.chunking import ChunkerConfig
     from qa.ingest.pipeline import chunker_for, embedding_text
-    from qa.models.registry import embedder_folder, load_embedder
+    from qa.models.embedders import embedder_folder, load_embedder
     from qa.settings import Settings
 
     documents = load_corpus(args.corpus, args.documents)

@@ -133,7 +133,7 @@ def chunk_texts(embedder: Any, documents: Sequence[Any]) -> list[str]:
 
 
 def embed_once(texts: Sequence[str], settings: Any, local: Any | None) -> tuple[float, int]:
-    from qa.models.registry import load_remote_embedder
+    from qa.models.embedders import load_remote_embedder
 
     embedder = local if local is not None else load_remote_embedder(settings)
     dimension = embedder.info["dimension"]  # the remote probe, outside the timed part

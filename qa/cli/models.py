@@ -20,7 +20,8 @@ def models_prepare(
 ) -> None:
     """Verify the packaged models and prepare the generator once in the cache (its GGUF
     file for llama.cpp, or a converted folder for transformers)."""
-    from qa.models.registry import embedder_folder, prepare_generator
+    from qa.models.embedders import embedder_folder
+    from qa.models.registry import prepare_generator
 
     settings = settings_for(generator=generator)
     auto = settings.embedder == "auto"

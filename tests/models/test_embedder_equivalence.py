@@ -16,9 +16,9 @@ import importlib.util
 import numpy as np
 import pytest
 
+from qa.models.embedders import embedder_folder, load_embedder
 from qa.models.packages import sha256_file
 from qa.models.protocols import Embedder
-from qa.models.registry import embedder_folder, load_embedder
 from qa.settings import Settings
 
 pytestmark = pytest.mark.slow

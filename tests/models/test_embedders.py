@@ -126,7 +126,7 @@ def test_quantize_int8_replaces_linear_layers() -> None:
 
 @pytest.mark.slow
 def test_int8_minilm_keeps_the_ranking() -> None:
-    from qa.models.registry import embedder_folder
+    from qa.models.embedders import embedder_folder
 
     _, folder = embedder_folder("minilm")
     fp32 = SentenceTransformerEmbedder(Path(folder), "minilm", int8=False, warm_up=False)

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.errors import UpstreamError, UpstreamUnavailableError
-from qa.models.registry import load_remote_embedder
+from qa.models.embedders import load_remote_embedder
 from qa.models.remote_client import EngineClient
 from qa.models.remote_embedder import RemoteEmbedder
 from qa.settings import Settings

@@ -14,8 +14,8 @@ from qa.api.deps import StateDep
 from qa.api.embedding_schemas import EmbeddingOut, EmbeddingsBody, EmbeddingsOut, UsageOut
 from qa.api.security import KeyDep, authorize
 from qa.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
+from qa.models.embedders import E5_PRESET, EMBEDDER_PRESETS
 from qa.models.protocols import Vectors
-from qa.models.registry import E5_PRESET, EMBEDDER_PRESETS
 
 router = APIRouter(prefix="/v1", tags=["embeddings"])
 
