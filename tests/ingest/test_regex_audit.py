@@ -33,9 +33,9 @@ from qa.api.routes.documents import _save_records, duplicate_ids
 from qa.errors import InvalidInputError
 from qa.eval import answers as eval_answers
 from qa.eval import metrics
-from qa.ingest import chunking, structure, toc
+from qa.ingest import chunking, legal_divisions, structure, toc
 from qa.ingest.loaders import markdown
-from qa.models import token_estimate
+from qa.models import e5_windows, token_estimate
 from qa.models.special_tokens import SpecialTokenDefuser
 from qa.retrieval import contextualise, contextualise_rules
 from qa.store.milvus import filters
@@ -107,14 +107,15 @@ _S, _T, _P, _AT = (
     "qa.answer.polarity.",
     "qa.answer.answer_types.",
 )
+_LD = "qa.ingest.legal_divisions."
 _CR = "qa.retrieval.contextualise_rules."
 _DEFUSER = SpecialTokenDefuser(["<|im_start|>", "<|im_end|>", "<repo_name>", "[INST]", "</s>"])
 assert _DEFUSER._pattern is not None
 
 AUDITED = [
-    _a(_S + "_EN_MARKER", structure._EN_MARKER, "match", "Section ", "§", "Part ", "ART. "),
-    _a(_S + "_EN_CLAUSE", structure._EN_CLAUSE, "match", "(1)", "12(2)", "1"),
-    _a(_S + "_CN_MARKER", structure._CN_MARKER, "match", "第", "第一条第"),
+    _a(_LD + "_EN_MARKER", legal_divisions._EN_MARKER, "match", "Section ", "§", "Part ", "ART. "),
+    _a(_LD + "_EN_CLAUSE", legal_divisions._EN_CLAUSE, "match", "(1)", "12(2)", "1"),
+    _a(_LD + "_CN_MARKER", legal_divisions._CN_MARKER, "match", "第", "第一条第"),
     _a(_S + "_EN_CLAUSE_LABEL", structure._EN_CLAUSE_LABEL, "fullmatch", "("),
     _a(_S + "_CN_CLAUSE_LABEL", structure._CN_CLAUSE_LABEL, "fullmatch", "第"),
     _replaced("qa.ingest.toc.toc_entry", toc.toc_entry, "x", "Section 1"),
@@ -163,6 +164,9 @@ AUDITED = [
     _a(_CR + "_is_content", re.compile(r"['’](?:s|re|ll|ve|d|t)$"), "sub", "'", "’"),
     # The pattern written inline in _smart_records, repeated here.
     _a("qa.eval.datasets._smart_records", re.compile(r"\.[A-Z]\s*"), "fullmatch", ".A"),
+    # The pattern written inline in _running_key (applied to one OCR line), repeated here.
+    _a("qa.ingest.ocr.layout._running_key", re.compile(r"\d+"), "sub", "1"),
+    _a("qa.models.e5_windows._SPACES", e5_windows._SPACES, "sub", " "),
 ]  # fmt: skip
 
 NOT_USER_TEXT = {

@@ -30,6 +30,7 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 from qa.errors import LoaderError
+from qa.ingest.loaders import pdf_tables
 from qa.ingest.loaders.limits import LoaderLimits
 from qa.ingest.ocr.layout import PageText, assemble
 from qa.ingest.ocr.options import OcrOptions
@@ -39,12 +40,6 @@ from qa.records import Document
 
 log = logging.getLogger(__name__)
 
-# Text within this share of the page height from its top or bottom edge is a running
-# header or footer, which does not stop a table from continuing across the break.
-_MARGIN_SHARE = 0.1
-# Two tables whose left and right edges differ by less than this share of the page width
-# are taken for one table's columns.
-_ALIGN_SHARE = 0.02
 # A page drawing more objects than this is a chart or a map, not a ruled table; pdfplumber
 # spends about a third of a millisecond on each object, so its plain text stands.
 _TABLE_OBJECTS = 10_000
@@ -62,24 +57,6 @@ class _Page:
     """Draws images; only looked for on a page without text, where it means a scan."""
     garbled: bool = False
     """Its text layer is mostly unmapped characters (its text is then left empty)."""
-
-
-@dataclass
-class _Table:
-    rows: list[list[str]]
-    box: tuple[float, float, float, float]
-    """x0, top, x1, bottom, in points from the top left of the page."""
-    continues_above: bool = False
-    """Nothing but a running header above it: it may continue a table from the page before."""
-    continues_below: bool = False
-    """Nothing but a running footer below it: it may go on over the page."""
-
-
-@dataclass
-class _Layout:
-    blocks: list[str | _Table]
-    """Runs of text lines, and tables, top to bottom."""
-    width: float
 
 
 def _clean(text: str) -> str:
@@ -153,66 +130,10 @@ def _read_pages(path: Path, document_id: str, limits: LoaderLimits) -> tuple[lis
     return pages, title
 
 
-def _row(cells: list[str | None]) -> list[str]:
-    return [" ".join((cell or "").split()) for cell in cells]
-
-
-def _layout(page: Any) -> _Layout | None:
-    """The page as text blocks and tables in reading order; None when it has no table.
-
-    A "table" of one row or one column is a box drawn around text, which stays text.
-    """
-    tables: list[_Table] = []
-    for found in page.find_tables():
-        rows = [r for r in (_row(cells) for cells in found.extract()) if any(r)]
-        if len(rows) >= 2 and len(rows[0]) >= 2:
-            tables.append(_Table(rows, found.bbox))
-    if not tables:
-        return None
-
-    def outside(obj: dict[str, Any]) -> bool:
-        x = (obj["x0"] + obj["x1"]) / 2
-        y = (obj["top"] + obj["bottom"]) / 2
-        return not any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
-
-    boxes = [t.box for t in tables]
-    lines = page.filter(outside).extract_text_lines(return_chars=False)
-    first = min(tables, key=lambda t: t.box[1])
-    last = max(tables, key=lambda t: t.box[1])
-    head_zone, foot_zone = page.height * _MARGIN_SHARE, page.height * (1 - _MARGIN_SHARE)
-    first.continues_above = all(
-        line["bottom"] <= head_zone for line in lines if line["top"] < first.box[1]
-    )
-    last.continues_below = all(
-        line["top"] >= foot_zone for line in lines if line["bottom"] > last.box[3]
-    )
-    items: list[tuple[float, str | _Table]] = [(line["top"], line["text"]) for line in lines]
-    items += [(t.box[1], t) for t in tables]
-    blocks: list[str | _Table] = []
-    for _, item in sorted(items, key=lambda pair: pair[0]):
-        if isinstance(item, str) and blocks and isinstance(blocks[-1], str):
-            blocks[-1] += "\n" + item
-        else:
-            blocks.append(item)
-    return _Layout(blocks, page.width)
-
-
-def _continues(before: _Table, after: _Table, width: float) -> bool:
-    """Whether `after`, at the top of a page, is the rest of `before` from the page before."""
-    tolerance = width * _ALIGN_SHARE
-    return (
-        before.continues_below
-        and after.continues_above
-        and len(before.rows[0]) == len(after.rows[0])
-        and abs(before.box[0] - after.box[0]) <= tolerance
-        and abs(before.box[2] - after.box[2]) <= tolerance
-    )
-
-
 def _with_tables(path: Path, pages: list[_Page], document_id: str) -> list[str]:
     """Page texts, those of pages holding ruled tables redone with the tables as rows."""
     texts = [page.text for page in pages]
-    running: tuple[int, _Table] | None = None  # the last table of a page, by page index
+    running: tuple[int, pdf_tables.Table] | None = None  # the last table of a page, by page index
     try:
         pdf = pdfplumber.open(str(path))
     except Exception as exc:  # pdfminer fails in many ways on files PDFium reads
@@ -224,7 +145,7 @@ def _with_tables(path: Path, pages: list[_Page], document_id: str) -> list[str]:
                 continue
             plumber_page = pdf.pages[index]
             try:
-                layout = _layout(plumber_page)
+                layout = pdf_tables.layout(plumber_page)
             except Exception as exc:  # as above, for one page
                 log.warning(
                     "%s: page %d: tables not read (%s); using its plain text",
@@ -237,16 +158,18 @@ def _with_tables(path: Path, pages: list[_Page], document_id: str) -> list[str]:
                 plumber_page.close()
             if layout is None:
                 continue
-            tables = [b for b in layout.blocks if isinstance(b, _Table)]
+            tables = [b for b in layout.blocks if isinstance(b, pdf_tables.Table)]
             if running is not None and running[0] == index - 1:
                 before, after = running[1], tables[0]
                 header = before.rows[0]
                 # Repeated only where the PDF itself did not repeat it.
-                if _continues(before, after, layout.width) and after.rows[0] != header:
+                if pdf_tables.continues(before, after, layout.width) and after.rows[0] != header:
                     after.rows.insert(0, header)
             running = (index, tables[-1])
             texts[index] = "\n\n".join(
-                "\n".join(" | ".join(row) for row in b.rows) if isinstance(b, _Table) else b
+                "\n".join(" | ".join(row) for row in b.rows)
+                if isinstance(b, pdf_tables.Table)
+                else b
                 for b in layout.blocks
             )
     return texts
