@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, corpus_index_copy, qa_serve
+from tests.ingest.scans import SCANNED_CASES, write_scanned_cases
 
 pytestmark = pytest.mark.slow
 
@@ -433,6 +434,55 @@ def test_upload_then_ask_cites_the_new_file(page: Page, tmp_path: Path) -> None:
     expect(page.locator("#docs-status")).to_contain_text("Deleted")
     expect(page.locator("#docs-status")).to_contain_text("No documents")
     expect(page.locator("#collection option[value='web-notes']")).to_contain_text("0 documents")
+
+
+def test_scans_and_photos_uploaded_on_the_page_are_answered_with_their_pages(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    """A scanned PDF and a photo of a page, English and Chinese, uploaded on the page (OCR
+    in the ingestion worker), then asked on the page and through the API."""
+    files = write_scanned_cases(tmp_path / "scans")
+    _show(page, "manage")
+    page.locator("#new-collection").fill("web-scans")
+    page.locator("#new-collection").press("Enter")
+    expect(page.locator("#collection")).to_have_value("web-scans")
+    page.locator("#files").set_input_files([str(f) for f in files])
+    page.locator("#upload-button").click()
+    job = page.locator("#job")
+    expect(job).to_have_attribute("data-status", re.compile("^(done|failed)$"), timeout=JOB_MS)
+    assert job.get_attribute("data-status") == "done", job.inner_text()
+    expect(page.locator("#job-status")).to_contain_text(f"{len(files)} added")
+    expect(page.locator("#job-errors li")).to_have_count(0)
+
+    on_page, through_api = SCANNED_CASES[::3], SCANNED_CASES[1:3]
+    _show(page, "chat")
+    for case in on_page:
+        _ask(page, case.question)
+        _wait_answer(page, "answered")
+        answer = _turn(page).locator(".answer").inner_text()
+        assert any(word in answer for word in case.answer_holds), (case, answer)
+        expect(page.locator("#citations")).to_contain_text(case.file)
+        page.locator("#citations .cite").first.click()
+        expect(page.locator("#passage-meta")).to_contain_text(case.file)
+        expect(page.locator("#passage-meta")).to_contain_text(f"Page{case.page}")
+
+    headers = {"Authorization": f"Bearer {server.admin_key}"}
+    for case in SCANNED_CASES:
+        query = {"query": case.question, "collection": "web-scans", "k": 1}
+        found = httpx.post(f"{server.base}/v1/search", headers=headers, json=query, timeout=120)
+        assert found.status_code == 200, found.text
+        top = found.json()["results"][0]
+        assert (top["document"], top["page"]) == (case.file, case.page), (case, top)
+    for case in through_api:
+        question = {"question": case.question, "collection": "web-scans"}
+        asked = httpx.post(
+            f"{server.base}/v1/ask", headers=headers, json=question, timeout=ANSWER_MS / 1000
+        )
+        assert asked.status_code == 200, asked.text
+        answer = asked.json()
+        assert answer["found"] and any(w in answer["answer"] for w in case.answer_holds), answer
+        cited = {(c["document"], c["page"]) for c in answer["citations"]}
+        assert cited == {(case.file, case.page)}, (case, answer)
 
 
 def test_broken_and_unsupported_uploads_show_their_errors(page: Page, tmp_path: Path) -> None:

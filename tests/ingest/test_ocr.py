@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from typer.testing import CliRunner
 
 from qa import cli
@@ -31,35 +31,11 @@ from qa.records import Document, SearchRequest
 from qa.settings import Settings
 from qa.store.faiss.store import FaissStore
 from tests.conftest import HashingEmbedder
+from tests.ingest.scans import DEJAVU, NOTO_CJK, NOTO_CJK_SC, page_picture, scanned_pdf
 
-DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-NOTO_CJK = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 MAX_BYTES = 10_000_000
 EN = ["Section 4. Bond", "A landlord must not ask for more than four weeks of rent."]
 ZH = ["第四条 押金", "房东收取的押金不得超过四周的租金。"]
-
-
-def _picture(lines: list[str], font: str, *, size: int = 36, index: int = 0) -> Image.Image:
-    """Text as a scanner would see it: black on white, at about 200 dpi."""
-    face = ImageFont.truetype(font, size, index=index)
-    image = Image.new("L", (1400, 120 + 70 * len(lines)), 255)
-    draw = ImageDraw.Draw(image)
-    for n, line in enumerate(lines):
-        draw.text((60, 60 + 70 * n), line, font=face, fill=0)
-    return image
-
-
-def _scanned_pdf(path: Path, pictures: list[Image.Image], text_page: str | None = None) -> Path:
-    pdf = FPDF()
-    if text_page is not None:
-        pdf.add_page()
-        pdf.set_font("Helvetica", size=12)
-        pdf.cell(text=text_page)
-    for picture in pictures:
-        pdf.add_page()
-        pdf.image(picture, x=10, y=10, w=190)
-    pdf.output(str(path))
-    return path
 
 
 def _load(path: Path, document_id: str, limits: LoaderLimits | None = None) -> Document:
@@ -74,7 +50,7 @@ def _flat(text: str) -> str:
 @pytest.mark.slow
 def test_a_png_in_english_is_read_with_its_page_boxes_and_progress(tmp_path: Path) -> None:
     path = tmp_path / "notice.png"
-    _picture(EN, DEJAVU).save(path)
+    page_picture(EN, DEJAVU).save(path)
     reports: list[tuple[str, int, int]] = []
     with progress.reporting(lambda d, done, total: reports.append((d, done, total))):
         doc = _load(path, "notice.png")
@@ -91,9 +67,8 @@ def test_a_png_in_english_is_read_with_its_page_boxes_and_progress(tmp_path: Pat
 
 @pytest.mark.slow
 def test_a_scanned_pdf_in_chinese_is_read_page_by_page(tmp_path: Path) -> None:
-    path = _scanned_pdf(
-        tmp_path / "scan.pdf", [_picture(ZH, NOTO_CJK, index=2)], text_page="Cover page"
-    )
+    picture = page_picture(ZH, NOTO_CJK, index=NOTO_CJK_SC)
+    path = scanned_pdf(tmp_path / "scan.pdf", [picture], text_page="Cover page")
     doc = _load(path, "scan.pdf")
     assert [p.label for p in doc.pages] == ["1", "2"]
     page_2 = doc.pages[1]
@@ -114,7 +89,7 @@ def test_an_image_without_text_is_reported_as_such(tmp_path: Path) -> None:
 def test_a_scanned_pdf_is_searchable_and_the_hit_names_its_page(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
-    _scanned_pdf(folder / "lease.pdf", [_picture(EN, DEJAVU)], text_page="Contents of the lease")
+    scanned_pdf(folder / "lease.pdf", [page_picture(EN, DEJAVU)], text_page="Contents of the lease")
     store = FaissStore(tmp_path / "idx")
     ingestor = Ingestor(store, HashingEmbedder(), ChunkerConfig(64, 8), max_file_bytes=MAX_BYTES)
     report = ingestor.run([folder], "c", progress=False)
@@ -130,7 +105,7 @@ def test_a_scanned_pdf_is_searchable_and_the_hit_names_its_page(tmp_path: Path) 
 @pytest.mark.slow
 def test_an_upload_is_read_by_ocr_in_the_sandbox_with_its_progress(tmp_path: Path) -> None:
     path = tmp_path / "notice.png"
-    _picture(EN, DEJAVU).save(path)
+    page_picture(EN, DEJAVU).save(path)
     reader = IsolatedReader(ParseLimits.from_settings(Settings()))
     reports: list[tuple[int, int]] = []
     try:
@@ -216,7 +191,7 @@ def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(
 
 
 def test_a_pdf_page_rendered_over_the_pixel_limit_is_refused(tmp_path: Path, fake: _Fake) -> None:
-    path = _scanned_pdf(tmp_path / "scan.pdf", [Image.new("L", (200, 100), 255)])
+    path = scanned_pdf(tmp_path / "scan.pdf", [Image.new("L", (200, 100), 255)])
     with pytest.raises(LoaderError) as info:
         _load(path, "scan.pdf", _limits(dpi=300))
     assert info.value.detail.startswith("scan.pdf: page 1 is 2480 x 3508 pixels to OCR")

@@ -1,0 +1,58 @@
+"""Scanned PDFs and photos of pages, English and Chinese, from the CLI: read by OCR on
+ingest, then searched and answered with citations that name the scanned page. The web
+page and the API do the same in tests/e2e/test_web.py (one server for both)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_end_to_end import check_answer, run_qa
+from tests.ingest.scans import SCANNED_CASES, write_scanned_cases
+
+pytestmark = pytest.mark.slow
+
+
+def test_scans_and_photos_are_searched_and_answered_from_the_cli(tmp_path: Path) -> None:
+    write_scanned_cases(tmp_path / "scans")
+    index_dir = tmp_path / "index"
+    done = run_qa("ingest", str(tmp_path / "scans"), "--collection", "scans",
+                  "--index-dir", str(index_dir), "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(report["added"]) == sorted(case.file for case in SCANNED_CASES), report
+    assert not report["not_read"], report
+
+    queries = tmp_path / "queries.jsonl"
+    questions = tmp_path / "questions.jsonl"
+    for path in (queries, questions):
+        path.write_text(
+            "".join(
+                json.dumps({"id": case.file, "text": case.question}, ensure_ascii=False) + "\n"
+                for case in SCANNED_CASES
+            ),
+            encoding="utf-8",
+        )
+    done = run_qa("search", "--queries", str(queries), "--collection", "scans",
+                  "--index-dir", str(index_dir), "-k", "1", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for line in done.stdout.splitlines():
+        found = json.loads(line)
+        case = next(c for c in SCANNED_CASES if c.file == found["query_id"])
+        (top,) = found["results"]
+        assert (top["document"], top["page"]) == (case.file, case.page), (case, top)
+
+    done = run_qa("ask", "--questions", str(questions), "--collection", "scans",
+                  "--index-dir", str(index_dir), "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["question_id"] for a in answers] == [case.file for case in SCANNED_CASES]
+    for case, answer in zip(SCANNED_CASES, answers, strict=True):
+        check_answer(answer, index_dir, "scans")
+        assert answer["found"], (case, answer)
+        assert {(c["document"], c["page"]) for c in answer["citations"]} == {
+            (case.file, case.page)
+        }, (case, answer)
+        assert any(word in answer["answer"] for word in case.answer_holds), (case, answer)
