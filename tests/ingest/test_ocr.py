@@ -31,7 +31,7 @@ from qa.records import Document, SearchRequest
 from qa.settings import Settings
 from qa.store.faiss.store import FaissStore
 from tests.conftest import HashingEmbedder
-from tests.ingest.scans import DEJAVU, NOTO_CJK, NOTO_CJK_SC, page_picture, scanned_pdf
+from tests.ingest.scans import DEJAVU, NOTO_CJK, NOTO_CJK_SC, page_picture, photo_of, scanned_pdf
 
 MAX_BYTES = 10_000_000
 EN = ["Section 4. Bond", "A landlord must not ask for more than four weeks of rent."]
@@ -63,6 +63,17 @@ def test_a_png_in_english_is_read_with_its_page_boxes_and_progress(tmp_path: Pat
     x0, y0, x1, y1 = boxes[1][:4]
     assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1 and y0 > boxes[0][3]
     assert reports == [("notice.png", 0, 1), ("notice.png", 1, 1)]
+
+
+@pytest.mark.slow
+def test_a_jpeg_photo_of_english_keeps_the_spaces_between_words(tmp_path: Path) -> None:
+    # Left to the recogniser's own resize, these small JPEG lines read as
+    # "TheHarbourStreetclinicopens at 8amandcloses": no search for "clinic" finds them.
+    lines = ["The Harbour Street clinic opens at 8 am and closes",
+             "at 6 pm on weekdays; it is closed on public holidays."]  # fmt: skip
+    path = tmp_path / "clinic.jpg"
+    photo_of(page_picture(lines, DEJAVU)).save(path, quality=80)
+    assert _load(path, "clinic.jpg").text.split() == " ".join(lines).split()
 
 
 @pytest.mark.slow
