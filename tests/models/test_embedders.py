@@ -51,6 +51,7 @@ def fake_embedder(cache_size: int = 8) -> tuple[SentenceTransformerEmbedder, Fak
     embedder._batch_size = 32
     embedder._queries = QueryCache(cache_size)
     embedder._traced = None
+    embedder._openvino = None
     embedder._info = EmbedderInfo(name="fake", dimension=4, sha256="0" * 64)
     return embedder, model
 
