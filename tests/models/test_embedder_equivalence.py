@@ -13,6 +13,7 @@ of spaces, where a tokenizer mismatch would show.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def test_conversion_is_published_once_under_the_source_sha256(e5_settings: Setti
 
 
 def test_the_onnx_export_is_made_once_and_reaches_no_network(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    e5_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """OpenVINO's own converter would report to Google Analytics: the export must not."""
     import socket
@@ -112,9 +113,11 @@ def test_the_onnx_export_is_made_once_and_reaches_no_network(
     monkeypatch.setattr(socket, "create_connection", refuse)
     _, model_file = embedder_folder("e5-multilingual")
     digest = sha256_file(model_file)
-    settings = Settings(cache_dir=tmp_path, e5_backend="openvino", e5_precision="float32")
+    folder = e5_settings.cache_dir / "embedders" / f"e5-{digest[:16]}-onnx"
+    shutil.rmtree(folder, ignore_errors=True)  # made again, under the guard
+    update = {"e5_backend": "openvino", "e5_precision": "float32"}
+    settings = e5_settings.model_copy(update=update)
     load_embedder("e5-multilingual", settings=settings)
-    folder = tmp_path / "embedders" / f"e5-{digest[:16]}-onnx"
     assert (folder / ".complete").read_text().strip() == digest
     written = (folder / "encoder.onnx").stat().st_mtime_ns
     load_embedder("e5-multilingual", settings=settings)
