@@ -29,7 +29,6 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -117,31 +116,7 @@ class SentenceTransformerEmbedder:
         openvino: tuple[Path, Precision] | None = None,
     ) -> None:
         """``openvino``: the cache folder and precision to run the transformer on
-        OpenVINO with, instead of torch (then ``int8`` does not apply).
-
-        The model is loaded, traced, warmed up and run on one thread of its own: torch's
-        OpenMP team belongs to the thread that calls it, and a query embedded on another
-        thread than the one that loaded the model took 4.9 ms instead of 1.8 (the
-        service's search runs on whichever worker thread is free)."""
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"embedder-{name}")
-        self._thread.submit(
-            self._load, folder, name, languages, evidence_floor, paraphrase_floor,
-            batch_size, int8, query_cache, warm_up, openvino,
-        ).result()  # fmt: skip
-
-    def _load(
-        self,
-        folder: Path,
-        name: str,
-        languages: frozenset[str],
-        evidence_floor: float,
-        paraphrase_floor: float,
-        batch_size: int,
-        int8: bool,
-        query_cache: int,
-        warm_up: bool,
-        openvino: tuple[Path, Precision] | None,
-    ) -> None:
+        OpenVINO with, instead of torch (then ``int8`` does not apply)."""
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -225,7 +200,7 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def embed_passages(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
-        return self._thread.submit(self._encode, texts, progress).result()
+        return self._encode(texts, progress)
 
     def _encode_few(self, texts: Sequence[str]) -> Vectors:
         """A handful of queries through the model's own modules, without `encode`'s
@@ -269,9 +244,9 @@ class SentenceTransformerEmbedder:
         missing = sorted(set(texts) - cached.keys())
         if missing:
             if len(missing) <= FEW_QUERIES:
-                vectors = self._thread.submit(self._encode_few, missing).result()
+                vectors = self._encode_few(missing)
             else:
-                vectors = self._thread.submit(self._encode, missing, False).result()
+                vectors = self._encode(missing, False)
             for text, vector in zip(missing, vectors, strict=True):
                 self._queries.put(text, vector)
                 cached[text] = vector

@@ -3,9 +3,7 @@ and the short path for a few queries."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +52,6 @@ def fake_embedder(cache_size: int = 8) -> tuple[SentenceTransformerEmbedder, Fak
     embedder._queries = QueryCache(cache_size)
     embedder._traced = None
     embedder._openvino = None
-    embedder._thread = ThreadPoolExecutor(1)
     embedder._info = EmbedderInfo(name="fake", dimension=4, sha256="0" * 64)
     return embedder, model
 
@@ -155,29 +152,3 @@ def test_int8_minilm_keeps_the_ranking() -> None:
     assert np.allclose(q8, int8.embed_passages(queries), atol=1e-5)
     assert np.allclose(np.linalg.norm(q8, axis=1), 1.0, atol=1e-5)
     assert int8.info == fp32.info  # same weights file: indexes stay compatible
-
-
-def test_the_model_runs_on_the_embedders_own_thread_whoever_asks() -> None:
-    """torch's OpenMP team belongs to the calling thread: a query on another thread than
-    the model's took 4.9 ms instead of 1.8, and the service asks from many threads."""
-    embedder, model = fake_embedder(cache_size=0)
-    own = embedder._thread.submit(threading.current_thread).result()
-    seen: list[threading.Thread] = []
-    encode = model.encode
-
-    def recording(texts: Sequence[str], **kwargs: Any) -> Any:
-        seen.append(threading.current_thread())
-        return encode(texts, **kwargs)
-
-    model.encode = recording  # type: ignore[method-assign]
-    askers = [
-        threading.Thread(target=embedder.embed_queries, args=(["few"],)),
-        threading.Thread(target=embedder.embed_queries, args=([f"many {i}" for i in range(20)],)),
-        threading.Thread(target=embedder.embed_passages, args=(["a passage"],)),
-    ]
-    for asker in askers:
-        asker.start()
-    for asker in askers:
-        asker.join()
-    embedder.embed_queries(["from the test's own thread"])
-    assert len(seen) == 4 and set(seen) == {own}
