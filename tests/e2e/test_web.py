@@ -473,6 +473,9 @@ def test_scans_and_photos_uploaded_on_the_page_are_answered_with_their_pages(
         assert found.status_code == 200, found.text
         top = found.json()["results"][0]
         assert (top["document"], top["page"]) == (case.file, case.page), (case, top)
+        # Where on the page it was read: the boxes of the passage's own lines.
+        boxes = top["metadata"]["ocr"]["boxes"]
+        assert list(boxes) == [str(case.page)] and boxes[str(case.page)], boxes
     for case in through_api:
         question = {"question": case.question, "collection": "web-scans"}
         asked = httpx.post(
