@@ -41,6 +41,7 @@ from tests.ingest.hostile import (
     texts,
     time_cap,
 )
+from tests.ingest.hostile_formats import NEW_FORMATS
 
 CAP_S = 10.0
 """Per example: far above what a linear parse of these inputs takes, far below a hang."""
@@ -58,6 +59,16 @@ _FUZZ = settings(
 def test_a_loader_returns_documents_or_refuses_the_file(fmt: str) -> None:
     @_FUZZ
     @given(STRATEGIES[fmt]())
+    def loads_or_refuses(data: bytes) -> None:
+        check_loader(fmt, data, CAP_S)
+
+    loads_or_refuses()
+
+
+@pytest.mark.parametrize("fmt", list(NEW_FORMATS))
+def test_an_office_ebook_or_mail_loader_returns_documents_or_refuses_the_file(fmt: str) -> None:
+    @settings(_FUZZ, max_examples=15)
+    @given(NEW_FORMATS[fmt]())
     def loads_or_refuses(data: bytes) -> None:
         check_loader(fmt, data, CAP_S)
 
