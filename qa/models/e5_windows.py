@@ -147,3 +147,16 @@ class WindowedE5Embedder(ABC):
                 start = end
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         return np.ascontiguousarray(sums / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def padded(
+    sequences: list[list[int]], pad: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A batch's token ids padded to its longest sequence, and the attention mask."""
+    length = max(len(s) for s in sequences)
+    ids = np.full((len(sequences), length), pad, dtype=np.int64)
+    mask = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = sequence
+        mask[row, : len(sequence)] = 1
+    return ids, mask

