@@ -63,6 +63,9 @@ class Document:
     """Heading spans, label = heading path such as 'Part 2 > Section 12'; as
     heading_sections makes them, in order and not overlapping."""
     source: str | None = None
+    page_images: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    """Pictures of OCR'd pages (label -> JPEG), from the loader to the catalogue's
+    PageImages: not part of the record, which a store copies with every generation."""
 
     @property
     def content_hash(self) -> str:
@@ -220,6 +223,8 @@ class Citation:
     quote_end: int
     title: str
     section: str | None
+    regions: list[dict[str, Any]] = field(default_factory=list)
+    """For an OCR'd passage, its lines on their pages (qa.page_regions.regions)."""
 
 
 Role = Literal["user", "assistant"]

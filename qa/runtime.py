@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from qa.catalogue.page_images import PageImages
 from qa.errors import IndexMismatchError
 from qa.ingest import loaders
 from qa.ingest.chunking import ChunkerConfig
@@ -50,6 +51,15 @@ class Runtime:
         self._reranker: Reranker | None = None
         self._collections: dict[str, tuple[object, CollectionReader]] = {}
         self._threads_set = False
+        self._page_images: PageImages | None = None
+
+    @property
+    def page_images(self) -> PageImages:
+        """Opened on first use: a search or an answer never needs the catalogue."""
+        with self._lock:
+            if self._page_images is None:
+                self._page_images = PageImages(self.settings.catalogue_location)
+            return self._page_images
 
     def _before_model_load(self) -> None:
         """Threads are set on the first model load, not at start-up, so that a command
@@ -216,6 +226,7 @@ class Runtime:
             on_progress=on_progress,
             guard=guard,
             read_file=read_file,
+            pictures=self.page_images,
         )
 
     def ingest(
@@ -248,6 +259,7 @@ class Runtime:
 
     def remove_collection(self, collection: str, *, wait_s: float | None = None) -> None:
         self.store.remove(collection, wait_s=wait_s)
+        self.page_images.remove(collection)
         with self._lock:
             # Not closed: a request in flight may still read it; it goes with its last user.
             self._collections.pop(collection, None)

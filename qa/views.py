@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qa.page_regions import line_boxes, within
 from qa.records import SearchHit, StoredChunk
 
 
@@ -40,29 +41,10 @@ def result_dict(rank: int, hit: SearchHit, *, explain: bool = False) -> dict[str
 
 def passage_metadata(chunk: StoredChunk) -> dict[str, Any]:
     """The document's metadata as one passage shows it. An OCR'd document's line boxes
-    (page label -> [x0, y0, x1, y1, start, end], coordinates in page fractions, offsets in
-    the document's text) are cut to the lines this passage holds: where on its page it
-    was read, instead of every line of every page (about 1 MB of JSON a hit for a
-    300-page scan)."""
-    ocr = chunk.metadata.get("ocr")
-    if not isinstance(ocr, dict):
+    are cut to the lines this passage holds: where on its page it was read, instead of
+    every line of every page (about 1 MB of JSON a hit for a 300-page scan)."""
+    boxes = line_boxes(chunk.metadata)
+    if boxes is None:
         return chunk.metadata
-    boxes = ocr.get("boxes")
-    if not isinstance(boxes, dict) or not all(
-        isinstance(lines, list) and all(_is_box(box) for box in lines) for lines in boxes.values()
-    ):
-        return chunk.metadata
-    own = {
-        page: kept
-        for page, lines in boxes.items()
-        if (kept := [box for box in lines if box[4] < chunk.end and box[5] > chunk.start])
-    }
-    return {**chunk.metadata, "ocr": {**ocr, "boxes": own}}
-
-
-def _is_box(box: object) -> bool:
-    return (
-        isinstance(box, list)
-        and len(box) == 6
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
-    )
+    ocr = chunk.metadata["ocr"]
+    return {**chunk.metadata, "ocr": {**ocr, "boxes": within(boxes, chunk.start, chunk.end)}}

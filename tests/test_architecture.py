@@ -3,7 +3,7 @@
 code casts its way past the store seam.
 
 Layers, bottom to top (README "Architecture"):
-  0 records, text, errors, settings
+  0 records, text, errors, settings, page_regions
   1 models, ingest, store, catalogue
   2 retrieval, answer
   3 runtime, rebuild, jobs, eval
@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "text": 0,
     "errors": 0,
     "settings": 0,
+    "page_regions": 0,
     "models": 1,
     "ingest": 1,
     "store": 1,

@@ -3,8 +3,11 @@ numbered citations, or the refusal in the question's language."""
 
 from __future__ import annotations
 
-from qa.answer.grounding import Grounding
+from typing import Any
+
+from qa.answer.grounding import Grounding, Support
 from qa.answer.prompts import CLARIFICATIONS, REFUSALS
+from qa.page_regions import regions
 from qa.records import Answer, Citation
 from qa.text import Language
 
@@ -55,8 +58,17 @@ def assemble(grounding: Grounding, language: Language, timings: dict[str, float]
                     quote_end=support.quote_end,
                     title=chunk.title,
                     section=chunk.section,
+                    regions=_regions(support),
                 )
             )
         separator = "" if language == "zh" else " "
         parts.append(f"{sentence.text}{separator}[{n}]")
     return Answer(("" if language == "zh" else " ").join(parts), True, citations, language, timings)
+
+
+def _regions(support: Support) -> list[dict[str, Any]]:
+    """The passage's lines on its pages, the quote's marked, in the document's offsets."""
+    passage = support.passage
+    start = passage.hit.chunk.start + passage.start
+    quote = (start + support.quote_start, start + support.quote_end)
+    return regions(passage.hit.chunk.metadata, (start, start + len(passage.text)), quote)

@@ -29,6 +29,7 @@ from qa.api.routes import (
     embeddings,
     health,
     jobs,
+    page_images,
     search,
 )
 from qa.api.schemas import problem_responses
@@ -98,6 +99,7 @@ def create_app(
         (ask.router, (*keyed_body, 504)),
         (collections.router, keyed_body),
         (conversations.router, keyed_body),
+        (page_images.router, keyed_body),
         (documents.router, (*keyed_body, 415)),
         (jobs.router, (401, 403, 404, 422, 503)),
         (openai.router, (*keyed_body, 504)),

@@ -56,6 +56,20 @@ class SearchBody(BaseModel):
     )
 
 
+class RegionOut(BaseModel):
+    """One line of an OCR'd passage on its page."""
+
+    page: str = Field(description="The page's label, as its picture's URL names it.")
+    box: list[float] = Field(
+        min_length=4, max_length=4, description="x0, y0, x1, y1 in fractions of the page."
+    )
+    quote: bool = Field(description="Whether the quote lies on this line.")
+    image: bool = Field(
+        description="Whether the page's picture is kept: GET "
+        "/v1/collections/{collection}/documents/{document}/pages/{page}/image."
+    )
+
+
 class CitationOut(BaseModel):
     n: int
     document: str
@@ -68,6 +82,10 @@ class CitationOut(BaseModel):
     quote_end: int
     title: str
     section: str | None
+    regions: list[RegionOut] = Field(
+        default_factory=list,
+        description="For a passage read by OCR, where on its page(s) it was read.",
+    )
 
 
 class AnswerOut(BaseModel):

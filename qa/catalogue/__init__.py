@@ -7,7 +7,7 @@ with WAL and a busy timeout, so the server's threads, its ingestion worker and a
 one PostgreSQL database for all of them (`QA_CATALOGUE_URL=postgresql://...`), so
 a key created or revoked anywhere holds everywhere and any replica can report any
 job. The SQL is shared, one module per table (`keys`, `jobs`, `collections`,
-`conversations`); each backend module only opens connections.
+`conversations`, `page_images`); each backend module only opens connections.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from qa.catalogue.collections import CollectionTable
 from qa.catalogue.conversations import Conversation, ConversationTable, Message, MessageRole
 from qa.catalogue.jobs import Job, JobQueue, JobStatus
 from qa.catalogue.keys import ALL_COLLECTIONS, ROLES, ApiKey, KeyTable, Role
+from qa.catalogue.page_images import PageImages
 from qa.catalogue.tables import now
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "JobStatus",
     "Message",
     "MessageRole",
+    "PageImages",
     "Role",
     "now",
 ]

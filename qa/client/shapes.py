@@ -10,6 +10,15 @@ from typing import IO, Any, Literal, NotRequired, TypedDict
 FilterValue = str | int | float | bool | list[str | int | float | bool]
 
 
+class Region(TypedDict):
+    """One line of an OCR'd passage on its page, in fractions of the page."""
+
+    page: str
+    box: list[float]
+    quote: bool
+    image: bool
+
+
 class Citation(TypedDict):
     n: int
     document: str
@@ -22,6 +31,7 @@ class Citation(TypedDict):
     quote_end: int
     title: str
     section: str | None
+    regions: NotRequired[list[Region]]
 
 
 class Answer(TypedDict):

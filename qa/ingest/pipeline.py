@@ -15,6 +15,7 @@ from typing import Protocol
 
 from tqdm import tqdm
 
+from qa.catalogue.page_images import PageImages
 from qa.errors import InvalidInputError, LoaderError
 from qa.ingest import loaders
 from qa.ingest.chunking import Chunker, ChunkerConfig
@@ -105,8 +106,10 @@ class Ingestor:
         on_progress: Progress | None = None,
         guard: Guard | None = None,
         read_file: FileReader = loaders.load,
+        pictures: PageImages | None = None,
     ) -> None:
         self.store = store
+        self.pictures = pictures
         self.guard = guard
         self.read_file = read_file
         self._given = None if callable(embedder) else embedder
@@ -179,6 +182,7 @@ class Ingestor:
         else:
             info, chunker_config = recorded.embedder, recorded.chunker
         with self.store.writer(collection, info, chunker_config, guard=self.guard) as writer:
+            live = writer.content_hashes()
             changed = self.changes(writer, documents, report)
             if changed:
                 if models is None:
@@ -192,6 +196,8 @@ class Ingestor:
                 for document_id in sorted(set(writer.content_hashes()) - present):
                     writer.delete(document_id)
                     report.removed.append(document_id)
+            if self.pictures is not None:
+                self.pictures.prune(collection, {*live.items(), *writer.content_hashes().items()})
 
     def apply(
         self,
@@ -260,15 +266,16 @@ class Ingestor:
                 batch.append((doc, chunks))
                 size += len(chunks)
                 if size >= self.batch_size:
-                    advance(_embed_batch(writer, embedder, batch))
+                    advance(_embed_batch(writer, embedder, batch, self.pictures))
                     batch, size = [], 0
-            advance(_embed_batch(writer, embedder, batch))
+            advance(_embed_batch(writer, embedder, batch, self.pictures))
 
 
 def _embed_batch(
     writer: Writer,
     embedder: Embedder,
     batch: list[tuple[Document, list[Chunk]]],
+    pictures: PageImages | None,
 ) -> int:
     if not batch:
         return 0
@@ -277,5 +284,7 @@ def _embed_batch(
     offset = 0
     for doc, chunks in batch:
         writer.put(doc, chunks, vectors[offset : offset + len(chunks)])
+        if pictures is not None and doc.page_images:
+            pictures.put(writer.name, doc)
         offset += len(chunks)
     return len(texts)

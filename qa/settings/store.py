@@ -104,3 +104,11 @@ class StoreSettings(BaseSettings):
         description="Seconds the OCR of one file may take; an upload's parsing process gets "
         "this much more wall and CPU time once OCR starts.",
     )
+    ocr_page_image_side: int = Field(
+        default=1600,
+        ge=0,
+        le=4000,
+        description="Longest side, in pixels, of the picture kept of each OCR'd page (a JPEG "
+        "in the catalogue), on which the web page marks where a citation was read; 0 keeps "
+        "none.",
+    )

@@ -43,3 +43,27 @@ def test_metadata_that_only_looks_like_ocr_boxes_is_shown_as_stored() -> None:
         {"ocr": {"boxes": {"1": [[0, 0, 1, 1, True, 5]]}}},
     ):
         assert result_dict(1, _hit(0, 10, odd))["metadata"] == odd
+
+
+def test_a_citation_of_an_ocr_passage_names_its_lines_and_the_quotes() -> None:
+    from qa.answer.assembly import assemble
+    from qa.answer.grounding import GroundedSentence, Grounding, Support
+    from qa.answer.prompts import Passage
+
+    ocr = {"engine": "rapidocr", "boxes": BOXES, "page_images": ["2"]}
+    start = TEXT.index("Section 4")
+    hit = _hit(start, len(TEXT), {"ocr": ocr})
+    # The passage given to the generator starts 11 characters into the chunk.
+    passage = Passage(1, hit, TEXT[start + 11 :], start=11)
+    quote = passage.text.index("four weeks")
+    support = Support(passage, 0.9, quote, quote + len("four weeks"))
+    grounding = Grounding([GroundedSentence("Four weeks.", support)], [])
+    (citation,) = assemble(grounding, "en", {}).citations
+    assert citation.regions == [
+        {"page": "2", "box": [0.1, 0.1, 0.4, 0.15], "quote": False, "image": True},
+        {"page": "2", "box": [0.1, 0.2, 0.9, 0.25], "quote": True, "image": True},
+    ]
+    # Without boxes (a born-digital page, or user metadata shaped otherwise): none.
+    plain = Passage(1, _hit(start, len(TEXT), {"ocr": {"boxes": "none"}}), passage.text, 11)
+    odd = Grounding([GroundedSentence("Four weeks.", Support(plain, 0.9, 0, 4))], [])
+    assert assemble(odd, "en", {}).citations[0].regions == []

@@ -100,3 +100,31 @@ def test_jobs_are_claimed_once_in_order_by_their_owner(
 def test_an_unreachable_database_is_a_clear_503() -> None:
     with pytest.raises(CatalogueUnavailableError, match=r"cannot reach .*postgresql://qa:\*\*\*@"):
         Catalogue("postgresql://qa:secret@127.0.0.1:1/qa")
+
+
+def test_page_pictures_are_kept_per_document_version_and_pruned(location: str | Path) -> None:
+    from qa.catalogue import PageImages
+    from qa.records import Document
+
+    pictures = PageImages(location)
+    first = Document("scan.pdf", "v1", page_images={"1": b"\xff\xd8one", "2": b"\xff\xd8two"})
+    second = Document("scan.pdf", "v2", page_images={"1": b"\xff\xd8new"})
+    other = Document("fax.tif", "fax", page_images={"1": b"\xff\xd8fax"})
+    for doc in (first, second, other):
+        pictures.put("legal", doc)
+    pictures.put("medical", first)
+    pictures.put("legal", first)  # an unchanged re-ingest writes nothing twice
+    assert pictures.get("legal", "scan.pdf", first.content_hash, "2") == b"\xff\xd8two"
+    assert pictures.get("legal", "scan.pdf", second.content_hash, "1") == b"\xff\xd8new"
+    assert pictures.get("legal", "scan.pdf", second.content_hash, "2") is None
+    assert pictures.get("other", "scan.pdf", first.content_hash, "1") is None
+    # Another replica sees them; pruning keeps only the versions named, in one collection.
+    keep = {("scan.pdf", second.content_hash), ("fax.tif", other.content_hash)}
+    assert PageImages(location).prune("legal", keep) == 1
+    assert pictures.get("legal", "scan.pdf", first.content_hash, "1") is None
+    assert pictures.get("legal", "scan.pdf", second.content_hash, "1") == b"\xff\xd8new"
+    assert pictures.get("medical", "scan.pdf", first.content_hash, "1") == b"\xff\xd8one"
+    assert pictures.prune("legal", keep) == 0
+    pictures.remove("legal")
+    assert pictures.get("legal", "fax.tif", other.content_hash, "1") is None
+    assert pictures.get("medical", "scan.pdf", first.content_hash, "2") == b"\xff\xd8two"

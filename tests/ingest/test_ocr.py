@@ -7,6 +7,7 @@ Fixtures are rendered here with Pillow and fpdf2 (DejaVu for English, Noto CJK, 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,6 +171,23 @@ def test_a_multi_page_tiff_is_a_page_a_frame(tmp_path: Path, fake: _Fake) -> Non
         "page text 3",
     ]
     assert [p.label for p in doc.pages] == ["1", "2", "3"]
+
+
+def test_each_page_read_keeps_a_reduced_picture_unless_none_is_asked(
+    tmp_path: Path, fake: _Fake
+) -> None:
+    doc = _load(_tiff(tmp_path / "fax.tif", 3, (600, 200)), "fax", _limits(preview_side=150))
+    assert sorted(doc.page_images) == ["1", "2", "3"]
+    assert doc.metadata["ocr"]["page_images"] == ["1", "2", "3"]
+    for picture in doc.page_images.values():
+        with Image.open(io.BytesIO(picture)) as image:
+            assert image.format == "JPEG" and image.size == (150, 50)
+    # The pictures travel beside the record, not in it: a store copies records per write.
+    assert "page_images" not in doc.to_record() and "\\xff\\xd8" not in repr(doc)
+    kept = doc.content_hash
+    none = _load(_tiff(tmp_path / "fax.tif", 3, (600, 200)), "fax", _limits(preview_side=0))
+    assert none.page_images == {} and none.metadata["ocr"]["page_images"] == []
+    assert none.content_hash != kept
 
 
 def test_too_many_pages_to_ocr_are_refused_before_any_is_read(tmp_path: Path, fake: _Fake) -> None:

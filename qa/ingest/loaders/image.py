@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from qa.errors import LoaderError
 from qa.ingest.loaders.limits import LoaderLimits
-from qa.ingest.ocr.layout import assemble
+from qa.ingest.ocr.layout import assemble, ocr_metadata
 from qa.ingest.ocr.pages import PageImage, check_pages, check_pixels, recognise
 from qa.ingest.structure import sections
 from qa.records import Document
@@ -62,8 +62,9 @@ def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Documen
         id=document_id,
         text=paged.text,
         title=paged.text.splitlines()[0].strip()[:200],
-        metadata={"ocr": {"engine": options.engine, "boxes": paged.boxes}},
+        metadata={"ocr": ocr_metadata(options, paged)},
         pages=paged.pages,
         sections=sections(paged.text),
         source=str(path),
+        page_images=paged.previews,
     )

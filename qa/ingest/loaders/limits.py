@@ -48,6 +48,7 @@ class LoaderLimits:
                 max_pages=settings.ocr_max_pages,
                 max_pixels=settings.ocr_max_pixels,
                 max_seconds=settings.ocr_max_seconds,
+                preview_side=settings.ocr_page_image_side,
             ),
             sheet_cells=settings.max_sheet_cells,
             attachments=settings.max_attachments,

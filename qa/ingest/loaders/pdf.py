@@ -32,7 +32,7 @@ from PIL import Image
 from qa.errors import LoaderError
 from qa.ingest.loaders import pdf_tables
 from qa.ingest.loaders.limits import LoaderLimits
-from qa.ingest.ocr.layout import PageText, assemble
+from qa.ingest.ocr.layout import PageText, assemble, ocr_metadata
 from qa.ingest.ocr.options import OcrOptions
 from qa.ingest.ocr.pages import PageImage, check_pages, check_pixels, recognise
 from qa.ingest.structure import sections
@@ -236,7 +236,7 @@ def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Documen
     if not paged.text:
         raise LoaderError(f"{document_id}: PDF holds no text (its scanned pages are blank to OCR)")
     if paged.boxes and limits.ocr is not None:
-        metadata["ocr"] = {"engine": limits.ocr.engine, "boxes": paged.boxes}
+        metadata["ocr"] = ocr_metadata(limits.ocr, paged)
     title = meta_title or paged.text.splitlines()[0].strip()[:200]
     yield Document(
         id=document_id,
@@ -246,4 +246,5 @@ def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Documen
         pages=paged.pages,
         sections=sections(paged.text),
         source=str(path),
+        page_images=paged.previews,
     )

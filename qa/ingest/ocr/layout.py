@@ -20,8 +20,10 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from qa.ingest.ocr.engine import TextLine
+from qa.ingest.ocr.options import OcrOptions
 from qa.records import Span
 
 # A line wider than this share of the page is a band of its own, never in a column.
@@ -50,6 +52,8 @@ class OcrPage:
     width: int
     height: int
     lines: list[TextLine] = field(default_factory=list)
+    preview: bytes | None = None
+    """The page's picture to show (qa.ingest.ocr.preview), when one is kept."""
 
 
 @dataclass
@@ -58,6 +62,7 @@ class PageText:
     text: str
     boxes: list[Box] | None = None
     """Offsets within `text`; None for a page read from a text layer."""
+    preview: bytes | None = None
 
 
 def _rows(lines: Sequence[TextLine]) -> list[list[TextLine]]:
@@ -161,7 +166,7 @@ def page_text(page: OcrPage) -> PageText:
             )
             parts.append(line.text)
             offset += len(line.text)
-    return PageText(page.label, "".join(parts), boxes)
+    return PageText(page.label, "".join(parts), boxes, page.preview)
 
 
 @dataclass
@@ -170,6 +175,8 @@ class PagedText:
     pages: list[Span]
     boxes: dict[str, list[list[float | int]]]
     """Per OCR'd page label, its lines' boxes with offsets into `text`."""
+    previews: dict[str, bytes] = field(default_factory=dict)
+    """Per OCR'd page label, the page's picture, when one is kept."""
 
 
 def assemble(pages: Sequence[PageText]) -> PagedText:
@@ -177,6 +184,7 @@ def assemble(pages: Sequence[PageText]) -> PagedText:
     parts: list[str] = []
     spans: list[Span] = []
     boxes: dict[str, list[list[float | int]]] = {}
+    previews: dict[str, bytes] = {}
     offset = 0
     for page in pages:
         if not page.text:
@@ -191,5 +199,13 @@ def assemble(pages: Sequence[PageText]) -> PagedText:
                 [x0, y0, x1, y1, start + offset, end + offset]
                 for x0, y0, x1, y1, start, end in page.boxes
             ]
+        if page.preview is not None:
+            previews[page.label] = page.preview
         offset += len(page.text)
-    return PagedText("".join(parts), spans, boxes)
+    return PagedText("".join(parts), spans, boxes, previews)
+
+
+def ocr_metadata(options: OcrOptions, paged: PagedText) -> dict[str, Any]:
+    """What a document's metadata says of its OCR: the engine, each line's box, and the
+    pages whose picture is kept (the web page asks for those only)."""
+    return {"engine": options.engine, "boxes": paged.boxes, "page_images": sorted(paged.previews)}

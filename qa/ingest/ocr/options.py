@@ -12,3 +12,5 @@ class OcrOptions:
     max_pages: int
     max_pixels: int
     max_seconds: float
+    preview_side: int = 0
+    """Longest side of the picture kept of each page read; 0 keeps none."""

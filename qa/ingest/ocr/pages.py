@@ -12,6 +12,7 @@ from qa.errors import LoaderError
 from qa.ingest.ocr import engine_named, progress
 from qa.ingest.ocr.layout import OcrPage, PageText, drop_running, page_text
 from qa.ingest.ocr.options import OcrOptions
+from qa.ingest.ocr.preview import preview
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def recognise(
             )
         image = render()
         check_pixels(document_id, label, image.width, image.height, options)
-        found.append(OcrPage(label, image.width, image.height, engine.read(image)))
+        lines = engine.read(image)
+        picture = preview(image, options.preview_side) if options.preview_side and lines else None
+        found.append(OcrPage(label, image.width, image.height, lines, picture))
         image.close()
         progress.report(document_id, done + 1, len(pages))
     drop_running(found)
