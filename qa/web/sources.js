@@ -1,10 +1,11 @@
 // The side panel: the sources of the selected answer, the passage behind one of them
-// with its quote highlighted, and the document viewer that opens the passage inside
-// its whole document.
+// with its quote highlighted (and, for a scan, its page with the lines marked: pages.js),
+// and the document viewer that opens the passage inside its whole document.
 
 import { api, describeError } from "./api.js";
 import { $, el, langOf, plural, segment, setStatus } from "./dom.js";
 import { renderInline, renderMarkdown } from "./markdown.js";
+import { clearPage, showPage } from "./pages.js";
 
 let shown = null; // {turn, citation} behind the passage on view
 let viewing = 0; // only the latest document request is shown
@@ -74,6 +75,7 @@ export function showSources(turn) {
   for (const node of document.querySelectorAll(".turn.selected")) node.classList.remove("selected");
   if (turn.node) turn.node.classList.add("selected");
   $("passage").hidden = true;
+  clearPage();
   shown = { turn, citation: null };
   $("citations").replaceChildren(
     ...citations.map((c) =>
@@ -99,6 +101,7 @@ export function clearSources() {
   $("citations").replaceChildren();
   $("sources").hidden = true;
   $("passage").hidden = true;
+  clearPage();
   setStatus($("panel-status"), "The sources of the selected answer appear here.");
 }
 
@@ -136,6 +139,7 @@ export function showPassage(turn, c) {
   passage.dataset.n = String(c.n);
   passage.hidden = false;
   $("open-document").hidden = !turn.collection || !c.document;
+  showPage(turn.collection, c);
   title.focus({ preventScroll: true });
   passage.scrollIntoView({ block: "nearest" });
 }

@@ -465,6 +465,8 @@ def test_scans_and_photos_uploaded_on_the_page_are_answered_with_their_pages(
         page.locator("#citations .cite").first.click()
         expect(page.locator("#passage-meta")).to_contain_text(case.file)
         expect(page.locator("#passage-meta")).to_contain_text(f"Page{case.page}")
+        # The scanned page itself under the passage, its lines marked where OCR read them.
+        _check_page_picture(page, case.page)
 
     headers = {"Authorization": f"Bearer {server.admin_key}"}
     for case in SCANNED_CASES:
@@ -486,6 +488,35 @@ def test_scans_and_photos_uploaded_on_the_page_are_answered_with_their_pages(
         assert answer["found"] and any(w in answer["answer"] for w in case.answer_holds), answer
         cited = {(c["document"], c["page"]) for c in answer["citations"]}
         assert cited == {(case.file, case.page)}, (case, answer)
+        regions = [r for c in answer["citations"] for r in c["regions"]]
+        assert regions and {(r["page"], r["image"]) for r in regions} == {(str(case.page), True)}
+        assert any(r["quote"] for r in regions), regions
+
+
+def _check_page_picture(page: Page, number: int) -> None:
+    """The cited page's picture is shown, loaded, with the passage's lines marked on it
+    (the quote's among them) inside the picture."""
+    figure = page.locator("#passage-page")
+    expect(figure).to_be_visible()
+    expect(page.locator("#page-caption")).to_contain_text(f"Page {number} as scanned")
+    image = page.locator("#page-frame img")
+    expect(image).to_have_attribute("alt", re.compile(f"^Page {number} of "))
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#page-frame img'); "
+        "return i && i.complete && i.naturalWidth > 0; }"
+    )
+    width, height = image.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert max(width, height) <= 1600 and min(width, height) > 300, (width, height)
+    expect(page.locator("#page-frame .region.quote").first).to_be_visible()
+    frame = image.bounding_box()
+    assert frame is not None
+    for region in page.locator("#page-frame .region").all():
+        box = region.bounding_box()
+        assert box is not None and box["width"] > 0 and box["height"] > 0
+        assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
+        assert (
+            frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1
+        )
 
 
 def test_broken_and_unsupported_uploads_show_their_errors(page: Page, tmp_path: Path) -> None:
