@@ -26,6 +26,7 @@ from qa.ingest.ocr import progress
 from qa.ingest.ocr.engine import TextLine
 from qa.ingest.ocr.layout import OcrPage, drop_running, page_text
 from qa.ingest.ocr.options import OcrOptions
+from qa.ingest.ocr.preview import preview
 from qa.ingest.pipeline import Ingestor
 from qa.ingest.sandbox import IsolatedReader, ParseLimits
 from qa.records import Document, SearchRequest
@@ -188,6 +189,16 @@ def test_each_page_read_keeps_a_reduced_picture_unless_none_is_asked(
     none = _load(_tiff(tmp_path / "fax.tif", 3, (600, 200)), "fax", _limits(preview_side=0))
     assert none.page_images == {} and none.metadata["ocr"]["page_images"] == []
     assert none.content_hash != kept
+
+
+def test_a_page_picture_is_grey_unless_the_page_has_colour() -> None:
+    page = Image.new("RGB", (1200, 1700), (250, 250, 248))
+    page.paste((20, 20, 20), (100, 100, 1100, 140))
+    grey = Image.open(io.BytesIO(preview(page, 400)))
+    assert (grey.mode, grey.size) == ("L", (282, 400))
+    page.paste((200, 30, 30), (900, 1500, 1100, 1600))  # a red stamp
+    assert Image.open(io.BytesIO(preview(page, 400))).mode == "RGB"
+    assert Image.open(io.BytesIO(preview(page.convert("1"), 2000))).size == (1200, 1700)
 
 
 def test_too_many_pages_to_ocr_are_refused_before_any_is_read(tmp_path: Path, fake: _Fake) -> None:
