@@ -54,6 +54,16 @@ class PageImages:
             ).fetchone()
         return None if row is None else bytes(row["image"])
 
+    def pictures(self, collection: str, document_id: str, content_hash: str) -> dict[str, bytes]:
+        """Every page picture of one version of a document, by page label."""
+        with self.backend.connect() as db:
+            rows = db.execute(
+                "SELECT page, image FROM page_images WHERE collection = ? AND document_id = ? "
+                "AND content_hash = ?",
+                (collection, document_id, content_hash),
+            ).fetchall()
+        return {row["page"]: bytes(row["image"]) for row in rows}
+
     def prune(self, collection: str, keep: Collection[tuple[str, str]]) -> int:
         """Drop the pictures of every (document id, content hash) not in `keep`; how many
         versions went. Called under the collection's writer lock with the versions of the

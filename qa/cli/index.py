@@ -74,10 +74,13 @@ def index_export(
     index_dir: IndexDir = None,
 ) -> None:
     """Write a collection's documents, chunks and vectors to a folder (no re-embedding)."""
+    from qa.catalogue import PageImages
     from qa.store.backend import open_store
     from qa.store.transfer import export_collection
 
-    summary = export_collection(open_store(settings_for(index_dir)), collection, out)
+    settings = settings_for(index_dir)
+    pictures = PageImages(settings.catalogue_location)
+    summary = export_collection(open_store(settings), collection, out, pictures)
     typer.echo(
         f"{collection}: exported {summary['documents']} documents, {summary['chunks']} chunks "
         f"to {out}"
@@ -95,13 +98,15 @@ def index_import(
     ] = None,
 ) -> None:
     """Replace a collection with an export, in any backend, without re-embedding."""
+    from qa.catalogue import PageImages
     from qa.store.backend import open_store
     from qa.store.transfer import import_collection
 
     if backend not in (None, "faiss", "milvus"):
         raise InvalidInputError(f"--backend {backend!r}: use faiss or milvus")
     settings = settings_for(index_dir, vector_backend=backend)
-    summary = import_collection(open_store(settings), folder, collection)
+    pictures = PageImages(settings.catalogue_location)
+    summary = import_collection(open_store(settings), folder, collection, pictures)
     typer.echo(
         f"{collection}: imported {summary['documents']} documents, {summary['chunks']} chunks "
         f"into {settings.vector_backend}"

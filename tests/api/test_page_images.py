@@ -117,3 +117,36 @@ def test_no_picture_is_kept_when_none_is_asked_for(
     assert "QA_OCR_PAGE_IMAGE_SIDE" in problem(response, 404)["detail"]
     document = service.client.get("/v1/collections/docs/documents/fax.tif").json()
     assert document["metadata"]["ocr"]["page_images"] == []
+
+
+def test_an_export_carries_the_pictures_to_another_index(
+    make_service: Callable[..., Service], tmp_path: Path, one_line: None
+) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    source = make_service(index_dir=tmp_path / "source")
+    fax = _fax(tmp_path / "fax.tif", (60, 180))
+    source.app.state.qa.runtime.ingest([fax], "docs", progress=False, read_file=_reader(200))
+    runner = CliRunner()
+    out = tmp_path / "export"
+    for args in (
+        [
+            "index",
+            "export",
+            "-c",
+            "docs",
+            "--out",
+            str(out),
+            "--index-dir",
+            str(tmp_path / "source"),
+        ],
+        ["index", "import", str(out), "-c", "docs", "--index-dir", str(tmp_path / "target")],
+    ):
+        result = runner.invoke(app, args, env={"QA_VECTOR_BACKEND": "faiss"})
+        assert result.exit_code == 0, result.output
+    assert len((out / "page_images.jsonl").read_text().splitlines()) == 2
+    target = make_service(index_dir=tmp_path / "target")
+    shades = [_picture(target, "fax.tif", page).getpixel((5, 5)) for page in (1, 2)]
+    assert abs(shades[0] - 60) < 8 and abs(shades[1] - 180) < 8
