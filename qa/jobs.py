@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qa.catalogue import Catalogue, Job, JobStatus
+from qa.catalogue.jobs import JobPhase
 from qa.errors import ConflictError, PayloadTooLargeError, QAError
 from qa.ingest.ocr import progress as ocr_progress
 from qa.ingest.sandbox import IsolatedReader, ParseLimits
@@ -138,16 +139,20 @@ class JobWorker:
         if requested == "auto" or exists:
             requested = None
         last = 0.0
+        shown: tuple[JobPhase, str | None] | None = None
+
+        def note(done: int, total: int, phase: JobPhase, file: str | None) -> None:
+            nonlocal last, shown
+            if done == total or (phase, file) != shown or time.monotonic() - last > 0.5:
+                last, shown = time.monotonic(), (phase, file)
+                self.catalogue.job_progress(job.id, done, total, phase, file)
 
         def progress(done: int, total: int) -> None:
-            nonlocal last
-            if done == total or time.monotonic() - last > 0.5:
-                last = time.monotonic()
-                self.catalogue.job_progress(job.id, done, total)
+            note(done, total, "embedding", None)
 
         def pages(document_id: str, done: int, total: int) -> None:
             """A file's OCR shows as pages done of its pages, until embedding starts."""
-            progress(done, total)
+            note(done, total, "reading", document_id)
 
         try:
             with ocr_progress.reporting(pages):

@@ -188,6 +188,14 @@ class JobProgressOut(BaseModel):
     done: int
     total: int
     fraction: float | None
+    phase: Literal["reading", "embedding"] | None = Field(
+        default=None,
+        description="'reading': a file's pages read by OCR (`file`); 'embedding': chunks.",
+    )
+    unit: Literal["pages", "chunks"] | None = Field(
+        default=None, description="What `done` and `total` count."
+    )
+    file: str | None = Field(default=None, description="The file being read, while reading.")
 
 
 class JobOut(BaseModel):

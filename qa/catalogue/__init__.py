@@ -52,3 +52,4 @@ class Catalogue(KeyTable, JobQueue, CollectionTable, ConversationTable):
         self.backend.create(
             "\n".join((keys.SCHEMA, jobs.SCHEMA, collections.SCHEMA, conversations.SCHEMA))
         )
+        self.backend.add_columns("jobs", jobs.ADDED_COLUMNS)

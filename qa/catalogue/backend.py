@@ -25,6 +25,12 @@ class CatalogueBackend(Protocol):
 
     def describe(self) -> str: ...
 
+    def add_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Columns a later version added to a table that an earlier one created (CREATE
+        TABLE IF NOT EXISTS leaves an existing table as it was); names and types come
+        from our code, never from a request."""
+        ...
+
     def lock(self, key: str, wait_s: float | None) -> AbstractContextManager[None]:
         """Held by one process at a time among all that share this catalogue, on any
         machine; TimeoutError if another held it for `wait_s` seconds (None: no limit).

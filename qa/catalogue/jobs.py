@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(owner, status, seq);"""
+ADDED_COLUMNS = {"phase": "TEXT", "file": "TEXT"}
+"""Since OCR: what `done` and `total` count ("reading": pages of `file`; "embedding":
+chunks), added to a jobs table an earlier version made."""
+
+JobPhase = Literal["reading", "embedding"]
 
 
 @dataclass
@@ -48,6 +53,8 @@ class Job:
     errors: list[str] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
     key_id: str | None = None
+    phase: JobPhase | None = None
+    file: str | None = None
     created_at: str = ""
     started_at: str | None = None
     finished_at: str | None = None
@@ -63,6 +70,9 @@ class Job:
                 "done": self.done,
                 "total": self.total,
                 "fraction": round(self.done / self.total, 4) if self.total else None,
+                "phase": self.phase,
+                "unit": {"reading": "pages", "embedding": "chunks"}.get(self.phase or ""),
+                "file": self.file,
             },
             "errors": self.errors,
             "result": self.result,
@@ -84,6 +94,8 @@ def _job(row: Mapping[str, Any]) -> Job:
         errors=json.loads(row["errors"]),
         result=json.loads(row["result"]),
         key_id=row["key_id"],
+        phase=row["phase"],
+        file=row["file"],
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
@@ -138,9 +150,19 @@ class JobQueue(Tables):
             ).fetchone()
         return _job(row) if row else None
 
-    def job_progress(self, job_id: str, done: int, total: int) -> None:
+    def job_progress(
+        self,
+        job_id: str,
+        done: int,
+        total: int,
+        phase: JobPhase | None = None,
+        file: str | None = None,
+    ) -> None:
         with self._db() as db:
-            db.execute("UPDATE jobs SET done = ?, total = ? WHERE id = ?", (done, total, job_id))
+            db.execute(
+                "UPDATE jobs SET done = ?, total = ?, phase = ?, file = ? WHERE id = ?",
+                (done, total, phase, file, job_id),
+            )
 
     def finish_job(
         self, job_id: str, status: JobStatus, errors: Sequence[str], result: dict[str, Any]

@@ -57,6 +57,11 @@ class PostgresBackend:
             for statement in filter(None, (s.strip() for s in schema.split(";"))):
                 db.execute(statement)
 
+    def add_columns(self, table: str, columns: dict[str, str]) -> None:
+        with self.connect() as db:
+            for name, kind in columns.items():
+                db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}")
+
     @contextmanager
     def lock(self, key: str, wait_s: float | None) -> Iterator[None]:
         """A session advisory lock on a connection held for the block: PostgreSQL

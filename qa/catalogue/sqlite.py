@@ -32,6 +32,19 @@ class SqliteBackend:
             db.execute("PRAGMA journal_mode = WAL")
             db.executescript(schema)
 
+    def add_columns(self, table: str, columns: dict[str, str]) -> None:
+        with self.connect() as db:
+            have = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name in have:
+                    continue
+                try:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:
+                    # Another process sharing the file added it first.
+                    if "duplicate column" not in str(exc):
+                        raise
+
     def describe(self) -> str:
         return str(self.path)
 

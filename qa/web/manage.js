@@ -129,7 +129,15 @@ function renderJob(job) {
     progress.removeAttribute("value");
   } else if (job.status === "running") {
     const share = typeof p.fraction === "number" ? ` (${Math.round(p.fraction * 100)}%)` : "";
-    setStatus(status, `Ingesting ${files}: ${p.done || 0} of ${p.total || "?"} done${share}`);
+    const counted = `${p.done || 0} of ${p.total || "?"}`;
+    setStatus(
+      status,
+      p.phase === "reading" && p.file
+        ? `Reading ${p.file} by OCR: page ${counted}${share}`
+        : p.phase === "embedding"
+          ? `Indexing ${files}: ${counted} passages embedded${share}`
+          : `Ingesting ${files}: ${counted} done${share}`,
+    );
     if (typeof p.fraction === "number") progress.value = p.fraction;
     else progress.removeAttribute("value");
   } else {

@@ -41,7 +41,14 @@ def test_upload_job_runs_to_done_with_per_file_errors(service: Service) -> None:
     assert response.status_code == 202, response.text
     queued = response.json()
     assert queued["status"] == "queued" and queued["files"] == ["bond.txt", "scan.pdf"]
-    assert queued["progress"] == {"done": 0, "total": 0, "fraction": None}
+    assert queued["progress"] == {
+        "done": 0,
+        "total": 0,
+        "fraction": None,
+        "phase": None,
+        "unit": None,
+        "file": None,
+    }
     deadline = time.monotonic() + 10
     while (job := client.get(f"/v1/jobs/{queued['id']}").json())["status"] == "queued":
         assert time.monotonic() < deadline
@@ -53,6 +60,7 @@ def test_upload_job_runs_to_done_with_per_file_errors(service: Service) -> None:
     progress = job["progress"]
     assert progress["total"] > 0 and progress["done"] == progress["total"]
     assert progress["fraction"] == 1.0
+    assert (progress["phase"], progress["unit"], progress["file"]) == ("embedding", "chunks", None)
     assert len(job["errors"]) == 1 and "scan.pdf" in job["errors"][0]
     assert job["result"]["added"] == ["bond.txt"] and job["result"]["failed"] == ["scan.pdf"]
     # The good file landed; the spool is gone.
@@ -65,6 +73,39 @@ def test_upload_job_runs_to_done_with_per_file_errors(service: Service) -> None:
     assert list((service.settings.index_dir / ".spool").iterdir()) == []
     hits = client.post("/v1/search", json={"query": "rental bond", "collection": "docs"}).json()
     assert hits["results"][0]["document"] == "bond.txt"
+
+
+def test_a_job_reading_a_scan_says_which_file_and_which_page(service: Service) -> None:
+    """While OCR reads a file the job counts its pages and names it; then chunks."""
+    from qa.ingest.ocr import progress as ocr_progress
+
+    client, state = service.client, service.state
+    gate, read = threading.Event(), threading.Event()
+    real_ingest = state.runtime.ingest
+
+    def reading_ingest(*args: Any, **kwargs: Any) -> Any:
+        ocr_progress.report("scan.pdf", 0, 3)
+        time.sleep(0.6)  # the job's row is written at most twice a second
+        ocr_progress.report("scan.pdf", 2, 3)
+        read.set()
+        assert gate.wait(30)
+        return real_ingest(*args, **kwargs)
+
+    state.runtime.ingest = reading_ingest  # type: ignore[method-assign]
+    queued = client.post(UPLOAD, files=files(("bond.txt", BOND.encode()))).json()
+    assert read.wait(10)
+    progress = client.get(f"/v1/jobs/{queued['id']}").json()["progress"]
+    gate.set()
+    assert progress == {
+        "done": 2,
+        "total": 3,
+        "fraction": 0.6667,
+        "phase": "reading",
+        "unit": "pages",
+        "file": "scan.pdf",
+    }
+    done = wait_job(client, queued["id"])["progress"]
+    assert (done["phase"], done["unit"], done["file"]) == ("embedding", "chunks", None)
 
 
 def test_a_job_with_only_broken_files_fails(service: Service) -> None:

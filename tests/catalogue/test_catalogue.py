@@ -82,13 +82,21 @@ def test_jobs_are_claimed_once_in_order_by_their_owner(
         thread.join()
     assert sorted(claimed) == sorted([first.id, second.id])  # each once, none of b's
     assert theirs.claim_next_job() == theirs.job(foreign.id)
-    mine.job_progress(first.id, 3, 10)
+    mine.job_progress(first.id, 3, 10, "reading", "scan.pdf")
     mine.finish_job(second.id, "done", ["bad.pdf: not a readable PDF"], {"added": ["2.txt"]})
     view = theirs.job(second.id)
     assert view is not None and view.status == "done" and view.key_id == "key1"
     assert view.errors == ["bad.pdf: not a readable PDF"] and view.result == {"added": ["2.txt"]}
     progress = theirs.job(first.id)
     assert progress is not None and (progress.done, progress.total) == (3, 10)
+    assert progress.to_dict()["progress"] == {
+        "done": 3,
+        "total": 10,
+        "fraction": 0.3,
+        "phase": "reading",
+        "unit": "pages",
+        "file": "scan.pdf",
+    }
     # A restart of owner a fails a's running job, not b's.
     assert mine.fail_interrupted_jobs() == [str(tmp_path)]
     failed = mine.job(first.id)
@@ -128,3 +136,31 @@ def test_page_pictures_are_kept_per_document_version_and_pruned(location: str | 
     pictures.remove("legal")
     assert pictures.get("legal", "fax.tif", other.content_hash, "1") is None
     assert pictures.get("medical", "scan.pdf", first.content_hash, "2") == b"\xff\xd8two"
+
+
+def test_a_jobs_table_made_before_ocr_gains_its_progress_columns(location: str | Path) -> None:
+    """A catalogue an earlier version created keeps its jobs and gains `phase` and `file`,
+    on the first start of this version, however many processes start at once."""
+    from qa.catalogue import jobs
+    from qa.catalogue.backend import open_backend
+
+    backend = open_backend(location)
+    backend.create(jobs.SCHEMA)  # the table as the earlier version made it
+    with backend.connect() as db:
+        columns = db.execute("SELECT * FROM jobs WHERE 1 = 0")
+        assert "phase" not in [c[0] for c in columns.description]
+        db.execute(
+            "INSERT INTO jobs (id, collection, status, spool, files, owner, seq, created_at) "
+            "VALUES ('old', 'docs', 'done', '/tmp/x', '[\"a.txt\"]', 'a', 1, '2026-01-01')"
+        )
+    started = [threading.Thread(target=Catalogue, args=(location,)) for _ in range(3)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    catalogue = Catalogue(location)
+    old = catalogue.job("old")
+    assert old is not None and old.files == ["a.txt"] and old.phase is None
+    new = catalogue.create_job("docs", Path("/tmp/y"), ["b.pdf"], None)
+    catalogue.job_progress(new.id, 0, 4, "reading", "b.pdf")
+    assert catalogue.job(new.id).to_dict()["progress"]["unit"] == "pages"  # type: ignore[union-attr]

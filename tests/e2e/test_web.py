@@ -449,6 +449,9 @@ def test_scans_and_photos_uploaded_on_the_page_are_answered_with_their_pages(
     page.locator("#files").set_input_files([str(f) for f in files])
     page.locator("#upload-button").click()
     job = page.locator("#job")
+    # OCR takes seconds a page: meanwhile the job names the file and counts its pages.
+    reading = re.compile(r"Reading \S+\.(pdf|jpg) by OCR: page \d of [12]\b")
+    expect(page.locator("#job-status")).to_contain_text(reading, timeout=JOB_MS)
     expect(job).to_have_attribute("data-status", re.compile("^(done|failed)$"), timeout=JOB_MS)
     assert job.get_attribute("data-status") == "done", job.inner_text()
     expect(page.locator("#job-status")).to_contain_text(f"{len(files)} added")
