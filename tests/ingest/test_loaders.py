@@ -416,7 +416,7 @@ def test_docx_random_bytes(tmp_path: Path) -> None:
     path = tmp_path / "junk.docx"
     path.write_bytes(_junk(2000))
     detail = _load_error(path, "junk-docx")
-    assert detail.startswith("junk-docx: not a readable .docx file (")
+    assert detail.startswith("junk-docx: not a readable DOCX file (")
 
 
 # --- jsonl -----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Zip containers (PPTX, XLSX, EPUB, ODT) checked from their central directory before
-a library inflates them.
+"""Zip containers (DOCX, PPTX, XLSX, EPUB, ODT) checked from their central directory
+before a library inflates them.
 
 Each of these libraries inflates whole parts in memory, and a part of repeated XML
 compresses a thousandfold: the zip's directory says how large each part is once

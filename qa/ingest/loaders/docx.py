@@ -1,10 +1,9 @@
 """DOCX: paragraphs and tables (one "cell | cell" line a row) in document order; headings
 become sections, with legal divisions in plain paragraphs nested under them.
 
-A DOCX is a zip, and python-docx inflates every part in memory: the zip's directory
-says how large each part is once inflated (zipfile never inflates past that size), so
-a decompression bomb is refused from the directory alone, before python-docx opens
-it. Paragraph styles and vertically merged cells are resolved here from one table each:
+A DOCX is a zip, and python-docx inflates every part in memory: a decompression bomb
+is refused from the zip's directory before python-docx opens it (archive.py).
+Paragraph styles and vertically merged cells are resolved here from one table each:
 python-docx looks up each paragraph's style by scanning every style, and each merged
 cell by walking up the rows, so a file of many empty paragraphs or one tall merged
 cell took minutes to read.
@@ -12,7 +11,6 @@ cell took minutes to read.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,33 +21,11 @@ from docx.oxml.table import CT_Tc
 from docx.table import Table, _Cell
 
 from qa.errors import LoaderError
+from qa.ingest.loaders.archive import check_zip
 from qa.ingest.loaders.limits import LoaderLimits
 from qa.ingest.loaders.text import require_text
 from qa.ingest.structure import sections
 from qa.records import Document
-
-# A part smaller than this cannot bomb, whatever its ratio (a short run of repeated XML
-# compresses a hundredfold too).
-_RATIO_FLOOR = 1 << 20
-
-
-def _check_zip(path: Path, document_id: str, limits: LoaderLimits) -> None:
-    """Refuse a zip that inflates past the limits, from its central directory alone."""
-    with zipfile.ZipFile(path) as archive:  # no zip: BadZipFile, as from python-docx
-        parts = archive.infolist()
-    total = sum(part.file_size for part in parts)
-    if total > limits.unzipped_bytes:
-        raise LoaderError(
-            f"{document_id}: DOCX unpacks to {total} bytes, over the limit of "
-            f"{limits.unzipped_bytes} (QA_MAX_UNZIPPED_BYTES)"
-        )
-    for part in parts:
-        ratio = part.file_size / max(part.compress_size, 1)
-        if part.file_size > _RATIO_FLOOR and ratio > limits.zip_ratio:
-            raise LoaderError(
-                f"{document_id}: DOCX part {part.filename!r} inflates {ratio:.0f} times, over "
-                f"the limit of {limits.zip_ratio:g} (QA_MAX_ZIP_RATIO)"
-            )
 
 
 def _style_names(document: DocxDocument) -> tuple[dict[str, str], str]:
@@ -120,7 +96,7 @@ def _table_lines(table: Table, document_id: str) -> list[str]:
 
 
 def load(path: Path, document_id: str, limits: LoaderLimits) -> Iterator[Document]:
-    _check_zip(path, document_id, limits)
+    check_zip(path, document_id, limits, "DOCX")
     document = docx.Document(str(path))
     styles, default_style = _style_names(document)
     lines: list[str] = []
