@@ -18,24 +18,42 @@ def is_box(box: object) -> bool:
 
 
 def line_boxes(metadata: dict[str, Any]) -> Boxes | None:
-    """The document's line boxes, or None where its metadata holds none (or only something
-    that looks like them: metadata given with JSONL records is the user's own)."""
+    """The document's line boxes, or None where its metadata holds none (or something
+    else under that name: metadata given with JSONL records is the user's own)."""
     ocr = metadata.get("ocr")
     boxes = ocr.get("boxes") if isinstance(ocr, dict) else None
     if not isinstance(boxes, dict) or not all(
-        isinstance(lines, list) and all(is_box(box) for box in lines) for lines in boxes.values()
+        isinstance(lines, list) and all(is_box(box) for box in lines[:1] + lines[-1:])
+        for lines in boxes.values()
     ):
         return None
     return boxes
 
 
-def within(boxes: Boxes, start: int, end: int) -> Boxes:
-    """Per page, the lines that share at least one character with [start, end)."""
-    return {
-        page: kept
-        for page, lines in boxes.items()
-        if (kept := [box for box in lines if box[4] < end and box[5] > start])
-    }
+def within(boxes: Boxes, start: int, end: int) -> Boxes | None:
+    """Per page, the lines that share at least one character with [start, end); None if
+    one of them is not a box. A page's lines come in text order, so a page whose first
+    and last lines lie outside is passed over unread: a hit on a 300-page scan reads its
+    own page's 40 lines, not 12,000."""
+    kept: Boxes = {}
+    for page, lines in boxes.items():
+        if not lines or lines[0][4] >= end or lines[-1][5] <= start:
+            continue
+        if not all(is_box(box) for box in lines):
+            return None
+        if own := [box for box in lines if box[4] < end and box[5] > start]:
+            kept[page] = own
+    return kept
+
+
+def cut_to(metadata: dict[str, Any], start: int, end: int) -> dict[str, Any]:
+    """The document's metadata as the passage [start, end) shows it: its line boxes cut to
+    the passage's own lines (a 300-page scan holds about 1 MB of them), the rest as is."""
+    boxes = line_boxes(metadata)
+    own = None if boxes is None else within(boxes, start, end)
+    if own is None:
+        return metadata
+    return {**metadata, "ocr": {**metadata["ocr"], "boxes": own}}
 
 
 def pictured_pages(metadata: dict[str, Any]) -> set[str]:
@@ -51,7 +69,8 @@ def regions(
     """A citation's regions: each line of its passage with its page, its box, whether the
     quote is on it, and whether the page's picture is kept to show it on."""
     boxes = line_boxes(metadata)
-    if boxes is None:
+    own = None if boxes is None else within(boxes, *passage)
+    if own is None:
         return []
     pictured = pictured_pages(metadata)
     return [
@@ -61,6 +80,6 @@ def regions(
             "quote": box[4] < quote[1] and box[5] > quote[0],
             "image": page in pictured,
         }
-        for page, lines in within(boxes, *passage).items()
+        for page, lines in own.items()
         for box in lines
     ]

@@ -20,9 +20,9 @@ import pytest
 
 from qa.errors import CollectionNotFoundError, IndexMismatchError, InvalidInputError
 from qa.ingest.chunking import ChunkerConfig
-from qa.ingest.pipeline import Ingestor
+from qa.ingest.pipeline import Ingestor, IngestReport
 from qa.rebuild import rebuild
-from qa.records import SearchRequest
+from qa.records import Document, SearchRequest
 from qa.retrieval.search import Retriever
 from qa.runtime import Runtime
 from qa.settings import Settings
@@ -143,6 +143,42 @@ def _hits(store: Store, query: str) -> list:  # type: ignore[type-arg]
     return collection.search(
         SearchRequest(query, k=50), HashingEmbedder().embed_queries([query])[0]
     )
+
+
+def test_a_scan_s_hits_hold_their_own_lines_and_its_record_all(
+    make_settings: MakeSettings,
+) -> None:
+    """A 100-page scan's line boxes (180 KB of JSON, past Milvus's 64 KB a JSON value) go
+    into each chunk cut to its own lines; the document keeps them all."""
+    lines, boxes, offset = [], {}, 0
+    for page in range(1, 101):
+        boxes[str(page)] = []
+        for n in range(40):
+            text = f"page {page} line {n} bond rent notice"
+            boxes[str(page)].append([0.1, n / 50, 0.9, n / 50 + 0.01, offset, offset + len(text)])
+            lines.append(text)
+            offset += len(text) + 1
+    metadata = {"kind": "lease", "ocr": {"engine": "rapidocr", "boxes": boxes}}
+    assert len(json.dumps(metadata)) > 150_000
+    scan = Document("scan.pdf", "\n".join(lines), metadata=metadata)
+    store = open_store(make_settings())
+    report = IngestReport("c")
+    ingestor(store).run_documents([scan], "c", report, progress=False)
+    assert report.added == ["scan.pdf"]
+    collection = store.open("c")
+    vector = HashingEmbedder().embed_queries(["page 77 line 3 bond"])[0]
+    request = SearchRequest("page 77 line 3 bond", k=5, filters={"kind": "lease"})
+    hits = collection.search(request, vector)
+    assert hits
+    for hit in hits:
+        chunk, shown = hit.chunk, hit.chunk.metadata
+        assert shown["kind"] == "lease" and shown["ocr"]["engine"] == "rapidocr"
+        own = shown["ocr"]["boxes"]
+        assert 0 < len(own) <= 2 and all(
+            box[4] < chunk.end and box[5] > chunk.start for page in own.values() for box in page
+        ), (chunk.start, chunk.end, own)
+    (stored,) = collection.docstore.documents()
+    assert stored.metadata == metadata
 
 
 def test_filters_apply_before_the_cut_and_are_escaped(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -535,3 +536,44 @@ def test_every_thread_that_searches_or_adds_uses_one_openmp_thread() -> None:
     thread.start()
     thread.join()
     assert seen["after add"] == seen["after search"] == 1
+
+
+def test_a_docstore_written_before_chunk_metadata_is_read_and_extended(tmp_path: Path) -> None:
+    """A generation written before chunks kept their own metadata (no such column) is
+    read as it was, showing the document's; a writer copying it adds the column."""
+    import sqlite3
+
+    from qa.store.faiss.docstore import DocStore
+
+    boxes = {"1": [[0.1, 0.1, 0.9, 0.2, 0, 10], [0.1, 0.3, 0.9, 0.4, 11, 21]]}
+    metadata = {"ocr": {"engine": "rapidocr", "boxes": boxes}}
+    path = tmp_path / "docstore.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE documents (id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL,"
+        " metadata TEXT NOT NULL, pages TEXT NOT NULL, sections TEXT NOT NULL, source TEXT,"
+        " content_hash TEXT NOT NULL, ingested_at TEXT NOT NULL);"
+        "CREATE TABLE chunks (id INTEGER PRIMARY KEY, document_id TEXT NOT NULL, ordinal"
+        ' INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, page INTEGER,'
+        " section TEXT, text TEXT NOT NULL, UNIQUE (document_id, ordinal));"
+    )
+    old.execute(
+        "INSERT INTO documents VALUES ('scan', '', 'first line second one', ?, '[]', '[]',"
+        " NULL, 'h', '2026-01-01')",
+        (json.dumps(metadata),),
+    )
+    old.execute("INSERT INTO chunks VALUES (1, 'scan', 0, 11, 21, 1, NULL, 'second one')")
+    old.commit()
+    old.close()
+    reader = DocStore(path, readonly=True)
+    assert reader.chunks_by_row_ids([1])[1].metadata == metadata
+    reader.close()
+    writer = DocStore(path)
+    doc = Document("new", "first line second one", metadata=metadata)
+    chunk = writer.chunks_by_row_ids([1])[1].chunk()
+    rows = writer.add_document(doc, [replace(chunk, document_id="new")], writer.next_row_id())
+    writer.commit()
+    shown = writer.chunks_by_row_ids([1, *rows])
+    assert shown[1].metadata == metadata  # the old row: the document's, as before
+    assert shown[rows[0]].metadata["ocr"]["boxes"] == {"1": [boxes["1"][1]]}
+    writer.close()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qa.models.protocols import Vectors
+from qa.page_regions import cut_to
 from qa.records import Chunk, Document, StoredChunk
 from qa.store.milvus.schema import VARCHAR
 from qa.text import lexical_tokens
@@ -43,7 +44,10 @@ def row_id(document_id: str, ordinal: int, content_hash: str) -> int:
 
 def chunk_row(doc: Document, content_hash: str, chunk: Chunk, vector: Vectors) -> dict[str, Any]:
     """One chunk with its document's title and metadata, its vector and its BM25 text.
-    The document's content hash is passed in: it costs a hash of the whole text."""
+    The document's content hash is passed in: it costs a hash of the whole text. Of an
+    OCR'd document's line boxes the row holds the chunk's own (what a hit shows): all of
+    them would put a 300-page scan's 1 MB into each of its rows, past Milvus's 64 KB
+    limit on a JSON value. The document's record keeps them all."""
     header = "\n".join(p for p in (doc.title, chunk.section, chunk.text) if p)
     return {
         "pk": row_id(doc.id, chunk.ordinal, content_hash),
@@ -57,7 +61,7 @@ def chunk_row(doc: Document, content_hash: str, chunk: Chunk, vector: Vectors) -
         "title": _clip(doc.title, 4096),
         "text": _clip(chunk.text),
         "lexical": _clip(lexical_text(header)),
-        "metadata": doc.metadata,
+        "metadata": cut_to(doc.metadata, chunk.start, chunk.end),
         "content_hash": content_hash,
         "vector": vector.tolist(),
     }
