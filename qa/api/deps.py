@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from qa.api.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.qa
     return state
 

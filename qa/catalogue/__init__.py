@@ -1,8 +1,8 @@
 """The service's own state beside the indexes: API keys, ingestion jobs, collections
 created over HTTP that hold no document yet, and conversations kept for clients.
 
-One machine: a SQLite file (`catalogue.sqlite` in the index dir), opened per call
-with WAL and a busy timeout, so the server's threads, its ingestion worker and a
+One machine: a SQLite file (`catalogue.sqlite` in the index dir), a connection per
+thread, with WAL and a busy timeout, so the server's threads, its ingestion worker and a
 `qa keys` command in another process can use it at once. Several API replicas:
 one PostgreSQL database for all of them (`QA_CATALOGUE_URL=postgresql://...`), so
 a key created or revoked anywhere holds everywhere and any replica can report any

@@ -18,6 +18,9 @@ class CatalogueBackend(Protocol):
     skip_locked: str
     """Appended to the subquery that picks the next job: row locking where the
     database has it."""
+    reads_inline: bool
+    """Whether a read is brief enough for the event loop: a kept local connection whose
+    reads never wait for a writer (SQLite in WAL mode), not a round trip to a server."""
 
     def connect(self) -> AbstractContextManager[Connection]: ...
 

@@ -1,7 +1,7 @@
 """The shared catalogue of several API replicas: any PostgreSQL, by URL.
 
-Connections are opened per call, as with SQLite: catalogue calls are a few per
-request and PostgreSQL accepts a connection in about a millisecond on a LAN; a
+Connections are opened per call: catalogue calls are a few per request and
+PostgreSQL accepts a connection in about a millisecond on a LAN; a
 pool would be the next step for hundreds of requests a second.
 """
 
@@ -32,6 +32,7 @@ class _Connection:
 
 class PostgresBackend:
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    reads_inline = False
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -425,7 +425,7 @@ def test_job_errors_name_files_not_server_paths(make_app: Callable[..., App]) ->
     response = app.client.post("/v1/collections/docs/documents", files=broken)
     job = wait_job(app.client, response.json()["id"])
     (error,) = job["errors"]
-    assert error.startswith("report.docx: not a readable .docx file"), error
+    assert error.startswith("report.docx: not a readable DOCX file"), error
     assert str(app.settings.index_dir) not in error and ".spool" not in error
 
     def unreachable(*args: Any, **kwargs: Any) -> Any:

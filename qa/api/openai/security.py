@@ -5,21 +5,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Request
 
 from qa.api.deps import StateDep
-from qa.api.security import current_key, running_open
+from qa.api.security import key_of, running_open
+from qa.api.state import AppState
 from qa.catalogue import ApiKey
 from qa.errors import UnauthorizedError
 
 
-def openai_key(request: Request, state: StateDep) -> ApiKey | None:
+async def openai_key(request: Request, state: StateDep) -> ApiKey | None:
+    if state.catalogue.backend.reads_inline:
+        return _openai_key(request, state)
+    return await anyio.to_thread.run_sync(_openai_key, request, state)
+
+
+def _openai_key(request: Request, state: AppState) -> ApiKey | None:
     """The caller's key, as for every /v1 route, except on a service running open (no
     key exists): there a bearer token that is not a qa key is ignored, because OpenAI
     SDKs send one whatever happens (`api_key="unused"`) and cannot be told not to. A qa
     key (`qa_...`) is still checked, so a revoked one is refused as elsewhere."""
     try:
-        return current_key(request, state)
+        return key_of(request, state)
     except UnauthorizedError:
         token = request.headers.get("authorization", "").partition(" ")[2].strip()
         if running_open(state) and not token.startswith("qa_"):
