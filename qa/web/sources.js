@@ -5,7 +5,7 @@
 import { api, describeError } from "./api.js";
 import { $, el, langOf, plural, segment, setStatus } from "./dom.js";
 import { renderInline, renderMarkdown } from "./markdown.js";
-import { clearPage, showPage } from "./pages.js";
+import { passagePage, viewerPage } from "./pages.js";
 
 let shown = null; // {turn, citation} behind the passage on view
 let viewing = 0; // only the latest document request is shown
@@ -75,7 +75,7 @@ export function showSources(turn) {
   for (const node of document.querySelectorAll(".turn.selected")) node.classList.remove("selected");
   if (turn.node) turn.node.classList.add("selected");
   $("passage").hidden = true;
-  clearPage();
+  passagePage.clear();
   shown = { turn, citation: null };
   $("citations").replaceChildren(
     ...citations.map((c) =>
@@ -101,7 +101,7 @@ export function clearSources() {
   $("citations").replaceChildren();
   $("sources").hidden = true;
   $("passage").hidden = true;
-  clearPage();
+  passagePage.clear();
   setStatus($("panel-status"), "The sources of the selected answer appear here.");
 }
 
@@ -139,7 +139,7 @@ export function showPassage(turn, c) {
   passage.dataset.n = String(c.n);
   passage.hidden = false;
   $("open-document").hidden = !turn.collection || !c.document;
-  showPage(turn.collection, c);
+  passagePage.show(turn.collection, c);
   title.focus({ preventScroll: true });
   passage.scrollIntoView({ block: "nearest" });
 }
@@ -186,6 +186,7 @@ async function openDocument() {
   $("viewer-title").setAttribute("lang", langOf($("viewer-title").textContent));
   renderMeta($("viewer-meta"), metaRows(c));
   body.replaceChildren();
+  viewerPage.show(turn.collection, c);
   setStatus($("viewer-status"), `Opening “${c.document}”…`);
   if (!dialog.open) dialog.showModal();
   let data;
@@ -221,5 +222,6 @@ $("open-document").addEventListener("click", openDocument);
 $("viewer-close").addEventListener("click", () => $("viewer").close());
 $("viewer").addEventListener("close", () => {
   viewing += 1;
+  viewerPage.clear();
   $("open-document").focus();
 });

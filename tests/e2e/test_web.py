@@ -468,8 +468,18 @@ def test_scans_and_photos_uploaded_on_the_page_are_answered_with_their_pages(
         page.locator("#citations .cite").first.click()
         expect(page.locator("#passage-meta")).to_contain_text(case.file)
         expect(page.locator("#passage-meta")).to_contain_text(f"Page{case.page}")
-        # The scanned page itself under the passage, its lines marked where OCR read them.
-        _check_page_picture(page, case.page)
+        # The scanned page itself under the passage, its lines marked where OCR read them,
+        # and again above the document's text in the viewer.
+        _check_page_picture(page, case.page, "passage-page", "page-frame", "page-caption")
+        page.locator("#open-document").click()
+        expect(page.locator("#viewer-status")).to_contain_text("highlighted")
+        _check_page_picture(
+            page, case.page, "viewer-page", "viewer-page-frame", "viewer-page-caption"
+        )
+        # Beside the text: the picture loading did not push the marked quote out of view.
+        expect(page.locator("#viewer-text mark").first).to_be_in_viewport()
+        page.locator("#viewer-close").click()
+        expect(page.locator("#viewer-page")).to_be_hidden()
 
     headers = {"Authorization": f"Bearer {server.admin_key}"}
     for case in SCANNED_CASES:
@@ -496,29 +506,29 @@ def test_scans_and_photos_uploaded_on_the_page_are_answered_with_their_pages(
         assert any(r["quote"] for r in regions), regions
 
 
-def _check_page_picture(page: Page, number: int) -> None:
-    """The cited page's picture is shown, loaded, with the passage's lines marked on it
-    (the quote's among them) inside the picture."""
-    figure = page.locator("#passage-page")
-    expect(figure).to_be_visible()
-    expect(page.locator("#page-caption")).to_contain_text(f"Page {number} as scanned")
-    image = page.locator("#page-frame img")
+def _check_page_picture(page: Page, number: int, figure: str, frame: str, caption: str) -> None:
+    """The cited page's picture is shown in `figure`, loaded, with the passage's lines
+    marked on it (the quote's among them) inside the picture."""
+    expect(page.locator(f"#{figure}")).to_be_visible()
+    expect(page.locator(f"#{caption}")).to_contain_text(f"Page {number} as scanned")
+    image = page.locator(f"#{frame} img")
     expect(image).to_have_attribute("alt", re.compile(f"^Page {number} of "))
     page.wait_for_function(
-        "() => { const i = document.querySelector('#page-frame img'); "
+        f"() => {{ const i = document.querySelector('#{frame} img'); "
         "return i && i.complete && i.naturalWidth > 0; }"
     )
     width, height = image.evaluate("i => [i.naturalWidth, i.naturalHeight]")
     assert max(width, height) <= 1600 and min(width, height) > 300, (width, height)
-    expect(page.locator("#page-frame .region.quote").first).to_be_visible()
-    frame = image.bounding_box()
-    assert frame is not None
-    for region in page.locator("#page-frame .region").all():
+    expect(page.locator(f"#{frame} .region.quote").first).to_be_visible()
+    box_of_image = image.bounding_box()
+    assert box_of_image is not None
+    for region in page.locator(f"#{frame} .region").all():
         box = region.bounding_box()
         assert box is not None and box["width"] > 0 and box["height"] > 0
-        assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
+        shown = box_of_image
+        assert shown["x"] <= box["x"] and box["x"] + box["width"] <= shown["x"] + shown["width"] + 1
         assert (
-            frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1
+            shown["y"] <= box["y"] and box["y"] + box["height"] <= shown["y"] + shown["height"] + 1
         )
 
 
