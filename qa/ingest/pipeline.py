@@ -244,6 +244,9 @@ class Ingestor:
             if not chunks:
                 report.errors.append(f"{doc.id}: no text to index")
                 continue
+            if (refused := writer.refusal(doc, chunks)) is not None:
+                report.errors.append(refused)
+                continue
             (report.updated if replaces else report.added).append(doc.id)
             pending.append((doc, chunks))
         total = sum(len(chunks) for _, chunks in pending)

@@ -75,6 +75,11 @@ class Writer(Protocol):
 
     def put(self, doc: Document, chunks: Sequence[Chunk], vectors: Vectors) -> None: ...
 
+    def refusal(self, doc: Document, chunks: Sequence[Chunk]) -> str | None:
+        """Why this backend cannot hold the document, said before it is embedded (the
+        ingestion reports it and goes on with the others); None when it can."""
+        ...
+
 
 Guard = Callable[[], None]
 """Called under a writer's lock when the writer opens and again right before it

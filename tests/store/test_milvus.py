@@ -181,6 +181,26 @@ def test_a_scan_s_hits_hold_their_own_lines_and_its_record_all(
     assert stored.metadata == metadata
 
 
+def test_metadata_past_milvus_json_limit_is_refused_by_name_and_the_rest_ingested(
+    make_settings: MakeSettings,
+) -> None:
+    """A record's metadata goes whole into each chunk row in Milvus, where one JSON value
+    takes 64 KB: a larger one is reported by name before embedding, not a failed batch.
+    FAISS keeps it."""
+    settings = make_settings()
+    big = Document("big", "The bond is four weeks of rent.", metadata={"notes": "x" * 70_000})
+    small = Document("small", "Tablets every six hours.", metadata={"notes": "short"})
+    store = open_store(settings)
+    report = IngestReport("c")
+    ingestor(store).run_documents([big, small], "c", report, progress=False)
+    if settings.vector_backend == "milvus":
+        assert report.added == ["small"]
+        (error,) = report.errors
+        assert error.startswith("big: its metadata takes 70") and "65536" in error, error
+    else:
+        assert report.added == ["big", "small"] and report.errors == []
+
+
 def test_filters_apply_before_the_cut_and_are_escaped(
     make_settings: MakeSettings, tmp_path: Path
 ) -> None:

@@ -76,6 +76,9 @@ class FaissWriter:
         self.changed = self.changed or bool(rows)
         return bool(rows)
 
+    def refusal(self, doc: Document, chunks: Sequence[Chunk]) -> str | None:
+        return None
+
     def put(self, doc: Document, chunks: Sequence[Chunk], vectors: Vectors) -> None:
         """Insert or replace a document with its chunks and their vectors."""
         if len(chunks) != len(vectors):

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from qa.models.protocols import Vectors
-from qa.page_regions import cut_to
+from qa.page_regions import cut_to, line_boxes
 from qa.records import Chunk, Document, StoredChunk
 from qa.store.milvus.schema import VARCHAR
 from qa.text import lexical_tokens
 
 _PART_CHARS = 16_000  # 4 UTF-8 bytes at most per character: under the VARCHAR limit
+JSON_LIMIT = 65_536
+"""Bytes Milvus takes in one JSON value: a chunk row's `metadata` must fit."""
 
 
 def milvus_name(name: str) -> str:
@@ -106,3 +109,20 @@ def document_record(parts: list[tuple[int, str]]) -> dict[str, Any]:
     """A document's record put together again from its (part, payload) rows."""
     record: dict[str, Any] = json.loads("".join(payload for _, payload in sorted(parts)))
     return record
+
+
+def metadata_refusal(doc: Document, chunks: Sequence[Chunk]) -> str | None:
+    """Why the document's chunk rows would not fit Milvus, or None. An OCR'd document's
+    rows hold their own lines' boxes only (chunk_row); other metadata goes whole into
+    every row, and a record's metadata is the user's to make as large as they like."""
+    if line_boxes(doc.metadata) is None:
+        shown = [doc.metadata]
+    else:
+        shown = [cut_to(doc.metadata, c.start, c.end) for c in chunks]
+    size = max(len(json.dumps(m, ensure_ascii=False).encode()) for m in shown)
+    if size <= JSON_LIMIT:
+        return None
+    return (
+        f"{doc.id}: its metadata takes {size} bytes as JSON in a chunk's row, over Milvus's "
+        f"limit of {JSON_LIMIT} for one value; keep it smaller (or use the FAISS backend)"
+    )

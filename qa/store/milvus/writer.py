@@ -14,7 +14,7 @@ from qa.records import Chunk, Document
 from qa.store.manifest import Manifest
 from qa.store.milvus.docs import MilvusDocs
 from qa.store.milvus.filters import any_of, literal
-from qa.store.milvus.rows import chunk_row, document_rows
+from qa.store.milvus.rows import chunk_row, document_rows, metadata_refusal
 from qa.store.milvus.schema import STRONG, dense_index
 
 if TYPE_CHECKING:
@@ -81,6 +81,9 @@ class MilvusWriter:
         self.client.delete(self.docs, filter=expr)
         self.changed = True
         return True
+
+    def refusal(self, doc: Document, chunks: Sequence[Chunk]) -> str | None:
+        return metadata_refusal(doc, chunks)
 
     def put(self, doc: Document, chunks: Sequence[Chunk], vectors: Vectors) -> None:
         """Insert or replace a document with its chunks and their vectors."""
