@@ -18,6 +18,7 @@ from qa.errors import CatalogueUnavailableError
 
 _PLACEHOLDER = re.compile(r"\?")
 _POLL_S = 0.05
+_SCHEMA_LOCK = "catalogue-schema"
 
 
 class _Connection:
@@ -54,12 +55,15 @@ class PostgresBackend:
             yield _Connection(connection)
 
     def create(self, schema: str) -> None:
-        with self.connect() as db:
+        """Under a lock that every replica takes: PostgreSQL's CREATE ... IF NOT EXISTS is
+        not safe against another session running it at the same moment (one of two
+        replicas starting together failed with a unique violation in pg_type)."""
+        with self.lock(_SCHEMA_LOCK, None), self.connect() as db:
             for statement in filter(None, (s.strip() for s in schema.split(";"))):
                 db.execute(statement)
 
     def add_columns(self, table: str, columns: dict[str, str]) -> None:
-        with self.connect() as db:
+        with self.lock(_SCHEMA_LOCK, None), self.connect() as db:
             for name, kind in columns.items():
                 db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}")
 

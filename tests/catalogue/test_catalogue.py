@@ -153,11 +153,20 @@ def test_a_jobs_table_made_before_ocr_gains_its_progress_columns(location: str |
             "INSERT INTO jobs (id, collection, status, spool, files, owner, seq, created_at) "
             "VALUES ('old', 'docs', 'done', '/tmp/x', '[\"a.txt\"]', 'a', 1, '2026-01-01')"
         )
-    started = [threading.Thread(target=Catalogue, args=(location,)) for _ in range(3)]
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            Catalogue(location)
+        except BaseException as exc:  # the test's assertion reports it
+            failures.append(exc)
+
+    started = [threading.Thread(target=start) for _ in range(4)]
     for thread in started:
         thread.start()
     for thread in started:
         thread.join()
+    assert failures == []
     catalogue = Catalogue(location)
     old = catalogue.job("old")
     assert old is not None and old.files == ["a.txt"] and old.phase is None
