@@ -64,6 +64,7 @@ from qa.settings import Settings
 log = logging.getLogger(__name__)
 
 _STOP_S = 5.0
+_START_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class IsolatedReader:
         self._child: _Child | None = None
 
     def __call__(self, path: Path, document_id: str, *, max_bytes: int) -> list[Document]:
-        child = self._running()
+        child = self._running(document_id)
         ocr = self.limits.files.ocr
         deadline = time.monotonic() + self.limits.wall_s
         ocr_started = False
@@ -164,7 +165,7 @@ class IsolatedReader:
         child.requests.close()
         child.replies.close()
 
-    def _running(self) -> _Child:
+    def _running(self, document_id: str) -> _Child:
         if self._child is None:
             their_requests, our_requests = os.pipe()
             our_replies, their_replies = os.pipe()
@@ -179,7 +180,23 @@ class IsolatedReader:
             requests = Connection(our_requests, readable=False)
             requests.send((sys.path, dict(loaders.LOADERS)))
             self._child = _Child(process, requests, Connection(our_replies, writable=False))
+            self._await_ready(self._child, document_id)
         return self._child
+
+    def _await_ready(self, child: _Child, document_id: str) -> None:
+        """A new child's start (an interpreter importing the parsing libraries: 0.8 s
+        here, seconds on a busy machine) is not the file's parsing time: its wall clock
+        starts once the child says it is ready, within a start limit of its own."""
+        replies = child.replies
+        try:
+            ready = replies.poll(_START_S) and replies.recv() == ("ready",)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.close(kill=True)
+            raise LoaderError(
+                f"{document_id}: the parsing process did not start within {_START_S:g} s"
+            )
 
     def _ended(self, document_id: str, code: int | None, ocr_started: bool) -> str:
         if code == -signal.SIGXCPU:
@@ -227,6 +244,7 @@ def _serve(requests: Connection, replies: Connection, memory_bytes: int, cpu_s: 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    replies.send(("ready",))
     while True:
         try:
             request = requests.recv()

@@ -487,3 +487,24 @@ def test_a_program_without_a_main_guard_runs_ingestion_jobs(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     job = json.loads(done.stdout.splitlines()[-1])
     assert job["status"] == "done" and job["result"]["added"] == ["a"], job
+
+
+def test_a_new_parsing_process_s_start_is_not_counted_as_the_file_s_parsing(
+    tmp_path: Path,
+) -> None:
+    """The wall clock of a file starts once its child is ready: starting one (an
+    interpreter importing the parsing libraries, 0.8 s here and more on a busy machine)
+    took a 1 s limit's whole budget, and a small text file failed after a killed one."""
+    from qa.ingest.sandbox import IsolatedReader, ParseLimits
+
+    notice = tmp_path / "notice.txt"
+    notice.write_text("The clinic opens at eight.\n")
+    limits = ParseLimits.from_settings(Settings(parse_wall_s=0.25))
+    reader = IsolatedReader(limits)
+    try:
+        for _ in range(2):  # a new child each time
+            (doc,) = reader(notice, "notice.txt", max_bytes=10_000)
+            assert doc.text.strip() == "The clinic opens at eight."
+            reader.close()
+    finally:
+        reader.close()
