@@ -183,7 +183,7 @@ class Ingestor:
             info, chunker_config = recorded.embedder, recorded.chunker
         with self.store.writer(collection, info, chunker_config, guard=self.guard) as writer:
             live = writer.content_hashes()
-            changed = self.changes(writer, documents, report)
+            changed = self.changes(writer, documents, report, live)
             if changed:
                 if models is None:
                     models = self.use(documents)
@@ -197,7 +197,9 @@ class Ingestor:
                     writer.delete(document_id)
                     report.removed.append(document_id)
             if self.pictures is not None:
-                self.pictures.prune(collection, {*live.items(), *writer.content_hashes().items()})
+                put = set(report.added) | set(report.updated)
+                new = {(d.id, d.content_hash) for d, _ in changed if d.page_images and d.id in put}
+                self.pictures.prune(collection, {*live.items(), *new})
 
     def apply(
         self,
@@ -214,11 +216,15 @@ class Ingestor:
         self.embed(writer, embedder, chunker, changed, report, progress=progress)
 
     def changes(
-        self, writer: Writer, documents: Iterable[Document], report: IngestReport
+        self,
+        writer: Writer,
+        documents: Iterable[Document],
+        report: IngestReport,
+        known: dict[str, str] | None = None,
     ) -> list[tuple[Document, bool]]:
         """New or changed documents, each with whether it replaces a stored version;
-        the unchanged ones go into the report."""
-        known = writer.content_hashes()
+        the unchanged ones go into the report. `known`: the writer's hashes, if read."""
+        known = writer.content_hashes() if known is None else known
         changed: list[tuple[Document, bool]] = []
         for doc in documents:
             previous = known.get(doc.id)

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import Depends, Request
 
 from qa.api.deps import StateDep
-from qa.api.security import key_of, running_open
+from qa.api.security import checked, key_of, running_open
 from qa.api.state import AppState
 from qa.catalogue import ApiKey
 from qa.errors import UnauthorizedError
 
 
 async def openai_key(request: Request, state: StateDep) -> ApiKey | None:
-    if state.catalogue.backend.reads_inline:
-        return _openai_key(request, state)
-    return await anyio.to_thread.run_sync(_openai_key, request, state)
+    return await checked(_openai_key, request, state)
 
 
 def _openai_key(request: Request, state: AppState) -> ApiKey | None:
