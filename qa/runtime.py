@@ -47,6 +47,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
         self._generator: Generator | None = None
+        self._verifier: Generator | None = None
         self._remote_embedder: Embedder | None = None
         self._reranker: Reranker | None = None
         self._collections: dict[str, tuple[object, CollectionReader]] = {}
@@ -128,6 +129,21 @@ class Runtime:
                     threads=self.settings.threads,
                 )
             return self._generator
+
+    def verifier(self) -> Generator:
+        """The model strict mode asks (`verifier`): the answering generator unless
+        another is named, loaded once beside it with the transformers backend."""
+        name = self.settings.verifier
+        if name is None or name == self.settings.generator:
+            return self.generator()
+        with self._lock:
+            if self._verifier is None:
+                log.info("loading verifier %s", name)
+                self._before_model_load()
+                self._verifier = load_generator(
+                    name, self.settings.cache_dir, threads=self.settings.threads
+                )
+            return self._verifier
 
     def collection(self, name: str) -> CollectionReader:
         """The live generation, reopened if a writer has published a newer one."""

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 
 WEIGHTS_FILE = Path(__file__).with_name("confidence_weights.json")
+STRICT_WEIGHTS_FILE = Path(__file__).with_name("confidence_weights_strict.json")
+"""Fitted with the strict-mode check's `verified` feature: used where it was computed."""
 
 FEATURES: tuple[str, ...] = (
     "dense_top",
@@ -38,6 +40,7 @@ FEATURES: tuple[str, ...] = (
     "lp_mean",
     "lp_min",
     "lp_opening",
+    "verified",
 )
 
 

@@ -13,14 +13,16 @@ from typing import Protocol
 from qa.answer.answer_types import expected_type
 from qa.answer.answerability import Outcome, answer_features
 from qa.answer.assembly import assemble, clarify, not_found
-from qa.answer.confidence import load_calibration
+from qa.answer.confidence import STRICT_WEIGHTS_FILE, load_calibration
 from qa.answer.evidence import is_evidence
 from qa.answer.evidence_selection import compress
 from qa.answer.extraction import Candidate, candidates, extractive_grounding
 from qa.answer.grounding import Grounder, Grounding
 from qa.answer.history import prompt_history
 from qa.answer.prompts import Passage, build_messages, select_passages
+from qa.answer.verification import verify
 from qa.models.protocols import Generator as TextGenerator
+from qa.models.protocols import YesNoJudge
 from qa.records import Answer, FilterValue, SearchHit, SearchRequest, Turn
 from qa.retrieval.context import QueryContext, QuerySource
 from qa.retrieval.contextualise import Contextualiser
@@ -57,6 +59,8 @@ class AnswerModels(QuerySource, Protocol):
     once. The runtime provides it; the answer layer never imports the runtime."""
 
     def generator(self) -> TextGenerator: ...
+
+    def verifier(self) -> TextGenerator: ...
 
 
 class AskPipeline:
@@ -155,10 +159,17 @@ class AskPipeline:
             if final is not None
             else not_found(query.language, timings)
         )
-        calibration = load_calibration()
+        settings = self.models.settings
+        judge = self.models.verifier() if settings.verification and answer.found else None
+        if isinstance(judge, YesNoJudge):
+            started = time.perf_counter()
+            features["verified"] = verify(judge, query.text, answer, query.language)
+            timings["verification_s"] = time.perf_counter() - started
+        strict = load_calibration(STRICT_WEIGHTS_FILE) if "verified" in features else None
+        calibration = strict or load_calibration()
         if calibration is not None:
             answer.confidence = calibration.score(features)
-            threshold = self.models.settings.confidence_threshold
+            threshold = settings.confidence_threshold or (strict.threshold if strict else 0.0)
             if answer.found and answer.confidence < threshold:
                 log.info("refused at confidence %.3f: %s", answer.confidence, answer.answer)
                 confidence = answer.confidence

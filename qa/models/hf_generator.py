@@ -13,6 +13,9 @@ from qa.models.protocols import ChatMessage
 
 log = logging.getLogger(__name__)
 
+_YES = ("yes", "Yes", " yes", " Yes")
+_NO = ("no", "No", " no", " No")
+
 
 class _StopFlag:
     """A stopping criterion the consumer can trip, so a closed stream frees the CPU."""
@@ -56,6 +59,7 @@ class TransformersGenerator:
         )
         self._model.eval()
         self._lock = threading.Lock()
+        self._yes_no: tuple[Sequence[int], ...] | None = None
 
     @property
     def name(self) -> str:
@@ -63,6 +67,29 @@ class TransformersGenerator:
 
     def count_tokens(self, text: str) -> int:
         return count_tokens(self._tokenizer, text)
+
+    def yes_probability(self, messages: Sequence[ChatMessage]) -> float:
+        """One forward pass: the reply's first-token probabilities of "yes" and "no"
+        in their usual spellings, summed, then normalised against each other."""
+        import torch
+
+        if self._yes_no is None:
+            self._yes_no = tuple(
+                sorted({self._tokenizer.encode(w, add_special_tokens=False)[0] for w in words})
+                for words in (_YES, _NO)
+            )
+        yes, no = self._yes_no
+        inputs: Any = self._tokenizer.apply_chat_template(
+            self._defuser.messages(messages),
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+        )
+        with self._lock, torch.inference_mode():
+            logits = self._model(**inputs).logits[0, -1].float()
+        scores = torch.log_softmax(logits, dim=-1)
+        margin = torch.logsumexp(scores[list(yes)], 0) - torch.logsumexp(scores[list(no)], 0)
+        return float(torch.sigmoid(margin))
 
     def stream(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections.abc
 from collections.abc import Sequence
-from typing import Protocol, TypedDict
+from typing import Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -77,4 +77,14 @@ class Generator(Protocol):
         the model was of its draft is one of the confidence model's signals. A backend
         that cannot leaves it empty.
         """
+        ...
+
+
+@runtime_checkable
+class YesNoJudge(Protocol):
+    """A generator that can weigh "yes" against "no" as its next token (strict mode,
+    qa/answer/verification.py). Backends that only stream text do without it."""
+
+    def yes_probability(self, messages: Sequence[ChatMessage]) -> float:
+        """P(yes) / (P(yes) + P(no)) for the reply's first token."""
         ...

@@ -158,6 +158,19 @@ class Settings(
         description="Answer with the best evidence sentence (yes/no first for a yes/no "
         "question) when the generated draft is declined or fails grounding.",
     )
+    verification: bool = Field(
+        default=False,
+        description="Strict mode: ask the generator whether each answer's quotes show it "
+        "right (one forward pass, no decoding; transformers backends) and score the answer "
+        "with the weights fitted on that check, refusing below their threshold unless "
+        '`confidence_threshold` is set. Off by default: docs/EVALUATION.md ("Strict '
+        'mode") gives its cost and what it changes.',
+    )
+    verifier: str | None = Field(
+        default=None,
+        description="The generator strict mode (`verification`) asks, as `generator` names "
+        "one; unset, the answering generator itself.",
+    )
     confidence_threshold: float = Field(
         default=0.0,
         ge=0.0,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa.answer import pipeline as pipeline_module
-from qa.answer.confidence import Calibration
+from qa.answer.confidence import STRICT_WEIGHTS_FILE, Calibration
 from qa.answer.pipeline import AskPipeline
 from qa.models.protocols import ChatMessage
 from qa.records import Document
@@ -121,3 +121,49 @@ def test_the_compressed_prompt_holds_the_best_sentences_within_budget(tmp_path: 
         p.ask("How do I store the tablets?", "docs")
     assert "Store below 25 degrees." in generator.prompts[0]
     assert len(generator.prompts[0].split()) < 100 < len(full.prompts[0].split())
+
+
+class Judging(Scripted):
+    """A scripted generator that also answers strict mode's yes/no check."""
+
+    def __init__(self, reply: str, yes: float) -> None:
+        super().__init__(reply)
+        self.yes = yes
+        self.checked: list[str] = []
+
+    def yes_probability(self, messages: Sequence[ChatMessage]) -> float:
+        self.checked.append(messages[-1]["content"])
+        return self.yes
+
+
+def test_strict_mode_scores_the_answer_by_its_check_and_refuses_a_doubted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    strict = Calibration({"verified": 6.0}, -3.0, 0.5)
+    monkeypatch.setattr(
+        pipeline_module,
+        "load_calibration",
+        lambda path=None: strict if path == STRICT_WEIGHTS_FILE else None,
+    )
+    reply = "Take one tablet twice a day with food."
+    outcomes = {}
+    for yes in (0.9, 0.1):
+        pipeline, _ = _pipeline(tmp_path / str(yes), reply, verification=True)
+        judge = Judging(reply, yes)
+        pipeline.models._generator = judge  # type: ignore[attr-defined]
+        *_, judged = pipeline.judged(pipeline.open("How often do I take a tablet?", "docs"))
+        assert isinstance(judged, pipeline_module.Judged)
+        assert judged.features["verified"] == yes and "verification_s" in judged.answer.timings
+        # The check read the answer's quote and the question, not the whole prompt.
+        assert len(judge.checked) == 1 and "How often do I take a tablet?" in judge.checked[0]
+        assert "Take one tablet twice a day with food." in judge.checked[0]
+        outcomes[yes] = judged.answer
+    assert outcomes[0.9].found and outcomes[0.9].confidence == pytest.approx(
+        strict.score({"verified": 0.9})
+    )
+    assert not outcomes[0.1].found and outcomes[0.1].confidence is not None
+    # Off (the default), the check never runs.
+    pipeline, _ = _pipeline(tmp_path / "off", reply)
+    judge = Judging(reply, 0.1)
+    pipeline.models._generator = judge  # type: ignore[attr-defined]
+    assert pipeline.ask("How often do I take a tablet?", "docs").found and not judge.checked

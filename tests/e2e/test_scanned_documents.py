@@ -1,7 +1,7 @@
 """Scanned PDFs and photos of pages, English and Chinese, from the CLI: read by OCR on
 ingest, then answered with citations that name the scanned page (the answer's search
 found it). The web page and the API do the same in tests/e2e/test_web.py, where each
-file is also the first hit of POST /v1/search."""
+file is also the first hit of POST /v1/search and every file's question is answered."""
 
 from __future__ import annotations
 
@@ -26,11 +26,14 @@ def test_scans_and_photos_are_answered_from_the_cli(tmp_path: Path) -> None:
     assert sorted(report["added"]) == sorted(case.file for case in SCANNED_CASES), report
     assert not report["not_read"], report
 
+    # All four files are read here; two are asked (an English photo, a Chinese PDF's
+    # second page): the web test asks all four, and each answer costs seconds.
+    asked = SCANNED_CASES[1:3]
     questions = tmp_path / "questions.jsonl"
     questions.write_text(
         "".join(
             json.dumps({"id": case.file, "text": case.question}, ensure_ascii=False) + "\n"
-            for case in SCANNED_CASES
+            for case in asked
         ),
         encoding="utf-8",
     )
@@ -38,8 +41,8 @@ def test_scans_and_photos_are_answered_from_the_cli(tmp_path: Path) -> None:
                   "--index-dir", str(index_dir), "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [a["question_id"] for a in answers] == [case.file for case in SCANNED_CASES]
-    for case, answer in zip(SCANNED_CASES, answers, strict=True):
+    assert [a["question_id"] for a in answers] == [case.file for case in asked]
+    for case, answer in zip(asked, answers, strict=True):
         check_answer(answer, index_dir, "scans")
         assert answer["found"], (case, answer)
         assert {(c["document"], c["page"]) for c in answer["citations"]} == {

@@ -5,6 +5,7 @@ CTranslate2 backend's are checked against them in test_ct2_generator.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -45,3 +46,24 @@ def test_transformers_logprobs_are_the_models_own_for_the_greedy_tokens(folder: 
             assert logprobs[ids.shape[1] - prompt.shape[1] - 1] == pytest.approx(expected, abs=1e-3)
     # Without a list to fill, nothing is recorded and the text is the same.
     assert "".join(generator.stream(MESSAGES, max_new_tokens=8)) == text
+
+
+@pytest.mark.slow
+def test_the_strict_checks_yes_probability_prefers_the_answer_its_quote_shows() -> None:
+    """Strict mode's check with the `fast` generator: the right answer is weighed above a
+    wrong number and above an answer to another question, in English and Chinese."""
+    from qa.answer.verification import verification_messages
+
+    generator = TransformersGenerator(generator_folder("fast", Settings().cache_dir), "fast")
+    quote = ["Members may borrow up to 10 books at a time. The loan period is 21 days."]
+
+    def yes(question: str, answer: str, language: Literal["en", "zh"] = "en") -> float:
+        return generator.yes_probability(verification_messages(question, answer, quote, language))
+
+    right = yes("How long is the loan period?", "The loan period is 21 days. [1]")
+    assert 0.0 < right < 1.0
+    assert right > yes("How long is the loan period?", "The loan period is 7 days. [1]")
+    assert right > yes("How much is the late fee?", "The loan period is 21 days. [1]")
+    assert yes("借阅期限是多久？", "借阅期限为21天。[1]", "zh") > yes(
+        "逾期罚款是多少？", "借阅期限为21天。[1]", "zh"
+    )
