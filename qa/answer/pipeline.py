@@ -169,7 +169,9 @@ class AskPipeline:
         calibration = strict or load_calibration()
         if calibration is not None:
             answer.confidence = calibration.score(features)
-            threshold = settings.confidence_threshold or (strict.threshold if strict else 0.0)
+            threshold = settings.confidence_threshold
+            if threshold is None:
+                threshold = strict.threshold if strict is not None else 0.0
             if answer.found and answer.confidence < threshold:
                 log.info("refused at confidence %.3f: %s", answer.confidence, answer.answer)
                 confidence = answer.confidence

@@ -171,13 +171,15 @@ class Settings(
         description="The generator strict mode (`verification`) asks, as `generator` names "
         "one; unset, the answering generator itself.",
     )
-    confidence_threshold: float = Field(
-        default=0.0,
+    confidence_threshold: float | None = Field(
+        default=None,
         ge=0.0,
         le=1.0,
-        description="Refuse answers whose confidence is below this. 0 (the default) never "
-        "refuses; the threshold fitted with qa/answer/confidence_weights.json is 0.61, which "
-        "refused 4 of 27 right answers on the sample corpus (docs/EVALUATION.md).",
+        description="Refuse answers whose confidence is below this; 0 never refuses. Unset "
+        "(the default), strict mode refuses below its weights' fitted threshold and "
+        "otherwise nothing is refused: the threshold fitted with "
+        "qa/answer/confidence_weights.json is 0.61, which refused 4 of 27 right answers on "
+        "the sample corpus (docs/EVALUATION.md).",
     )
 
     @classmethod

@@ -162,6 +162,10 @@ def test_strict_mode_scores_the_answer_by_its_check_and_refuses_a_doubted_one(
         strict.score({"verified": 0.9})
     )
     assert not outcomes[0.1].found and outcomes[0.1].confidence is not None
+    # A threshold of 0 set by hand keeps every answer, strict or not (evaluation runs).
+    kept, _ = _pipeline(tmp_path / "kept", reply, verification=True, confidence_threshold=0)
+    kept.models._generator = Judging(reply, 0.1)  # type: ignore[attr-defined]
+    assert kept.ask("How often do I take a tablet?", "docs").found
     # Off (the default), the check never runs.
     pipeline, _ = _pipeline(tmp_path / "off", reply)
     judge = Judging(reply, 0.1)
