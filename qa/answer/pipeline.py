@@ -82,6 +82,7 @@ class AskPipeline:
         self.models = models
         self.retriever = Retriever(models)
         self.contextualiser = Contextualiser(models.settings, models.generator)
+        self._unverifiable_told = False
 
     def open(
         self,
@@ -165,6 +166,9 @@ class AskPipeline:
             started = time.perf_counter()
             features["verified"] = verify(judge, query.text, answer, query.language)
             timings["verification_s"] = time.perf_counter() - started
+        elif judge is not None and not self._unverifiable_told:
+            self._unverifiable_told = True
+            log.warning("strict mode is on, but %s cannot weigh yes against no", judge.name)
         strict = load_calibration(STRICT_WEIGHTS_FILE) if "verified" in features else None
         calibration = strict or load_calibration()
         if calibration is not None:

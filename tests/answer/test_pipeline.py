@@ -171,3 +171,16 @@ def test_strict_mode_scores_the_answer_by_its_check_and_refuses_a_doubted_one(
     judge = Judging(reply, 0.1)
     pipeline.models._generator = judge  # type: ignore[attr-defined]
     assert pipeline.ask("How often do I take a tablet?", "docs").found and not judge.checked
+
+
+def test_strict_mode_with_a_generator_that_cannot_judge_says_so_and_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline, _ = _pipeline(tmp_path, "Take one tablet twice a day with food.", verification=True)
+    with caplog.at_level("WARNING", logger="qa.answer.pipeline"):
+        for _ in range(2):
+            *_, judged = pipeline.judged(pipeline.open("How often do I take a tablet?", "docs"))
+            assert isinstance(judged, pipeline_module.Judged) and judged.answer.found
+            assert "verified" not in judged.features
+    told = [r.message for r in caplog.records if "strict mode" in r.message]
+    assert told == ["strict mode is on, but scripted cannot weigh yes against no"]
