@@ -4,8 +4,9 @@ The application owns citations: small models asked to write [n] markers copy or
 misplace them. A sentence is supported by a passage when most of its content
 words (CJK: character bigrams) occur in the passage, or, for English, when it
 is semantically close to one of the passage's sentences; and in either case
-every number it states occurs in the passage, and the two agree on negation
-(`polarity.py`). Unsupported sentences are dropped.
+every number it states occurs in the passage (in a table, in the row of what the
+sentence is about: `table_rows.py`), and the two agree on negation (`polarity.py`).
+Unsupported sentences are dropped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from qa.answer.polarity import contradicts
 from qa.answer.prompts import Passage
+from qa.answer.table_rows import misread_row
 from qa.models.protocols import Vectors
 from qa.text import content_tokens, numbers, sentence_spans
 
@@ -144,6 +146,13 @@ class Grounder:
             if semantic_score > lexical and semantic_score > q_score / self.threshold:
                 q_start, q_end = s_start, s_end
             score = max(lexical, semantic_score)
+            row = misread_row(sentence, stated, passage.text) if score >= 1.0 else None
+            if row == (0, 0):
+                continue
+            if row is not None:
+                if veto is None or score > veto.score:
+                    veto = Support(passage, score, *row, contradicted=True)
+                continue
             if score >= 1.0 and contradicts(sentence, passage.text[q_start:q_end]):
                 if veto is None or score > veto.score:
                     veto = Support(passage, score, q_start, q_end, contradicted=True)

@@ -246,3 +246,32 @@ def test_a_contradicting_passage_is_not_outvoted_by_a_weaker_match() -> None:
     # Without the contradicting passage, the weaker match would have carried it.
     alone = grounder().run(answer, [passage(2, claims)])
     assert alone.found and alone.corrected == []
+
+
+WEIGHTING = (
+    "Your final mark is calculated from the following items. Each laboratory report is "
+    "worth 7.5% of the final mark.\n\n"
+    "Assessment item | Due | Weight\n"
+    "Laboratory reports (4 reports) | Weeks 3, 5, 8 and 11 | 30%\n"
+    "Midterm test | Week 7 | 20%\n"
+    "Final examination (3 hours) | Examination period | 50%\n"
+)
+
+
+def test_a_number_from_another_row_of_a_table_is_replaced_by_the_right_row() -> None:
+    """Every word and number of the sentence is in the passage, but 30% is the laboratory
+    reports' weight: the answer states the final examination's row instead."""
+    table = [passage(1, WEIGHTING, "Assessment Policy (BIO210)")]
+    result = grounder().run("The final examination is worth 30% of the final mark.", table)
+    assert result.corrected == ["The final examination is worth 30% of the final mark."]
+    assert [s.text for s in result.sentences] == [
+        "Final examination (3 hours) | Examination period | 50%"
+    ]
+    support = result.sentences[0].support
+    assert support is not None and support.quote == result.sentences[0].text
+    # The right row, a number the prose states, and a row no sentence names.
+    right = grounder().run("The final examination is worth 50% of the final mark.", table)
+    assert right.found and not right.corrected
+    prose = grounder().run("Each laboratory report is worth 7.5% of the final mark.", table)
+    assert prose.found and not prose.corrected
+    assert not grounder().run("The library fine is 20% of the final mark.", table).found
