@@ -29,10 +29,10 @@ QUESTIONS = [
     json.loads(line)
     for line in (ROOT / "tests" / "fixtures" / "corpus_questions.jsonl").read_text().splitlines()
 ]
-# Over HTTP: every unanswerable question and every other answerable one (q01, q03, ...),
-# English and Chinese, three minutes less of `make test`; scripts/eval_corpus.py asks
-# all thirty through the same pipeline.
-HTTP_QUESTIONS = [q for n, q in enumerate(QUESTIONS) if not q["answerable"] or n % 2 == 0]
+# Over HTTP: every unanswerable question and every third answerable one (q01, q04, ...),
+# seven English and two Chinese, four minutes less of `make test` than all thirty;
+# scripts/eval_corpus.py asks all thirty through the same pipeline.
+HTTP_QUESTIONS = [q for n, q in enumerate(QUESTIONS) if not q["answerable"] or n % 3 == 0]
 CONTRACT_RESULT = {"rank", "score", "document", "chunk_id", "page", "text", "metadata"}
 CONTRACT_CITATION = {"n", "document", "chunk_id", "page", "text", "quote", "score"}
 
