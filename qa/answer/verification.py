@@ -18,7 +18,7 @@ from qa.models.protocols import ChatMessage, YesNoJudge
 from qa.records import Answer
 from qa.text import Language
 
-_MARKER = re.compile(r"\s*\[\d+\]")
+_MARKER = re.compile(r"\s?\[\d+\]")
 
 _SYSTEM = "You check whether a passage answers a question."
 

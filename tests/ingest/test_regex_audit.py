@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from qa import records
 from qa import text as qtext
-from qa.answer import answer_types, grounding, history, pipeline, polarity, prompts
+from qa.answer import answer_types, grounding, history, pipeline, polarity, prompts, verification
 from qa.api import sse
 from qa.api.routes.documents import _save_records, duplicate_ids
 from qa.errors import InvalidInputError
@@ -151,6 +151,7 @@ AUDITED = [
     _a("qa.records._NAME", records._NAME, "fullmatch", "a"),
     _a("qa.store.milvus.filters._KEY", filters._KEY, "match", "a"),
     _a("qa.eval.answers._MARKER", eval_answers._MARKER, "sub", " [", "["),
+    _a("qa.answer.verification._MARKER", verification._MARKER, "sub", " [", "["),
     _replaced("qa.eval.metrics.normalize_answer_en", metrics.normalize_answer_en, "a ", "the"),
     _a("qa.answer.history._SOURCE_LINE", history._SOURCE_LINE, "sub", "[1] ", "[1"),
     _a("qa.answer.history._MARK", history._MARK, "sub", " [1", "["),
