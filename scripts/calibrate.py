@@ -13,7 +13,7 @@ answered and unanswerable questions refused (the issue's floors are on both).
 Writes qa/answer/confidence_weights.json. Strict mode's weights add the verifier's
 feature and go to their own file:
 
-    .venv/bin/python scripts/calibrate.py reports/dev_*_judge.json --with verified \
+    .venv/bin/python scripts/calibrate.py reports/dev_clapnq_strict.json --with verified \
         --out qa/answer/confidence_weights_strict.json
 
 The draft's log-probabilities (lp_*) are recorded but left out unless named with

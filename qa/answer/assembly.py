@@ -3,6 +3,7 @@ numbered citations, or the refusal in the question's language."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from qa.answer.grounding import Grounding, Support
@@ -10,6 +11,14 @@ from qa.answer.prompts import CLARIFICATIONS, REFUSALS
 from qa.page_regions import regions
 from qa.records import Answer, Citation
 from qa.text import Language
+
+_MARKER = re.compile(r"\s?\[\d+\]")
+
+
+def without_markers(text: str) -> str:
+    """An answer's text without the [n] marks `assemble` put after its sentences: for
+    scoring it, checking it, or showing it where its citations are not at hand."""
+    return _MARKER.sub("", text)
 
 
 def not_found(language: Language, timings: dict[str, float]) -> Answer:

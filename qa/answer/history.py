@@ -14,15 +14,16 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from qa.answer.assembly import without_markers
 from qa.errors import InvalidInputError
 from qa.records import Turn
 from qa.settings import Settings
 from qa.text import sentence_spans
 
 # The numbered sources qa appends to a chat answer ("[1] doc, page 2: “quote”"), and the
-# [n] marks in its text: they point at passages of an earlier answer, not this one's.
+# [n] marks in its text (`without_markers`): they point at passages of an earlier
+# answer, not this one's.
 _SOURCE_LINE = re.compile(r"^\[\d+\] .*$", re.MULTILINE)
-_MARK = re.compile(r"\s?\[\d+\]")
 
 
 def turns_from_records(records: Any, where: str = "history") -> list[Turn]:
@@ -69,7 +70,7 @@ def checked_history(turns: Sequence[Turn], settings: Settings) -> tuple[Turn, ..
 def _shortened(text: str, limit: int) -> str:
     """An earlier answer without its sources, cut at the last sentence end within the
     limit (or at the limit when the first sentence is longer)."""
-    text = _MARK.sub("", _SOURCE_LINE.sub("", text)).strip()
+    text = without_markers(_SOURCE_LINE.sub("", text)).strip()
     if len(text) <= limit:
         return text
     ends = [end for _, end in sentence_spans(text, 0, len(text)) if end <= limit]

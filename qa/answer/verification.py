@@ -10,15 +10,13 @@ tokens, no decoding. Its probability of "yes" becomes one more confidence featur
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
+from qa.answer.assembly import without_markers
 from qa.answer.prompts import inert
 from qa.models.protocols import ChatMessage, YesNoJudge
 from qa.records import Answer
 from qa.text import Language
-
-_MARKER = re.compile(r"\s?\[\d+\]")
 
 _SYSTEM = "You check whether a passage answers a question."
 
@@ -42,7 +40,7 @@ def verification_messages(
     asked, proposed = _LABELS[language]
     user = (
         f"<passage>\n{passage}\n</passage>\n\n{asked}: {inert(question.strip())}\n"
-        f"{proposed}: {inert(_MARKER.sub('', answer).strip())}\n\n{_ASK[language]}"
+        f"{proposed}: {inert(without_markers(answer).strip())}\n\n{_ASK[language]}"
     )
     return [
         ChatMessage(role="system", content=_SYSTEM),

@@ -10,7 +10,6 @@ incremental and a re-run finds nothing to do.
 from __future__ import annotations
 
 import random
-import re
 import statistics
 import time
 import zlib
@@ -20,6 +19,7 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
+from qa.answer.assembly import without_markers
 from qa.answer.pipeline import AskPipeline, Judged
 from qa.eval.datasets import Query, RetrievalDataset
 from qa.eval.metrics import char_f1, exact_match, normalize_answer_en, token_f1
@@ -27,8 +27,6 @@ from qa.records import Answer, Citation
 from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.text import has_cjk
-
-_MARKER = re.compile(r"\s?\[\d+\]")
 
 
 @dataclass
@@ -131,7 +129,7 @@ def citation_correct(citation: Citation, query: Query, chinese: bool) -> bool:
 def score_answer(query: Query, answer: Answer, chinese: bool) -> tuple[float, float]:
     if not query.answers or not answer.found:
         return 0.0, 0.0
-    text = _MARKER.sub("", answer.answer)
+    text = without_markers(answer.answer)
     if chinese:
         f1 = char_f1(text, query.answers)
         return f1, float(f1 == 1.0)

@@ -68,6 +68,15 @@ class TransformersGenerator:
     def count_tokens(self, text: str) -> int:
         return count_tokens(self._tokenizer, text)
 
+    def _encode(self, messages: Sequence[ChatMessage]) -> Any:
+        """The chat prompt as model inputs, control-token look-alikes defused."""
+        return self._tokenizer.apply_chat_template(
+            self._defuser.messages(messages),
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+        )
+
     def yes_probability(self, messages: Sequence[ChatMessage]) -> float:
         """One forward pass: the reply's first-token probabilities of "yes" and "no"
         in their usual spellings, summed, then normalised against each other."""
@@ -79,12 +88,7 @@ class TransformersGenerator:
                 for words in (_YES, _NO)
             )
         yes, no = self._yes_no
-        inputs: Any = self._tokenizer.apply_chat_template(
-            self._defuser.messages(messages),
-            add_generation_prompt=True,
-            return_tensors="pt",
-            return_dict=True,
-        )
+        inputs = self._encode(messages)
         with self._lock, torch.inference_mode():
             logits = self._model(**inputs).logits[0, -1].float()
         scores = torch.log_softmax(logits, dim=-1)
@@ -101,12 +105,7 @@ class TransformersGenerator:
         import torch
         from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
 
-        inputs: Any = self._tokenizer.apply_chat_template(
-            self._defuser.messages(messages),
-            add_generation_prompt=True,
-            return_tensors="pt",
-            return_dict=True,
-        )
+        inputs = self._encode(messages)
         streamer = TextIteratorStreamer(
             self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
         )

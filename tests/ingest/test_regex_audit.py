@@ -27,11 +27,10 @@ from hypothesis import strategies as st
 
 from qa import records
 from qa import text as qtext
-from qa.answer import answer_types, grounding, history, pipeline, polarity, prompts, verification
+from qa.answer import answer_types, assembly, grounding, history, pipeline, polarity, prompts
 from qa.api import sse
 from qa.api.routes.documents import _save_records, duplicate_ids
 from qa.errors import InvalidInputError
-from qa.eval import answers as eval_answers
 from qa.eval import metrics
 from qa.ingest import chunking, legal_divisions, structure, toc
 from qa.ingest.loaders import markdown
@@ -150,11 +149,9 @@ AUDITED = [
     _a("qa.api.sse._LINE_BREAKS", sse._LINE_BREAKS, "sub"),
     _a("qa.records._NAME", records._NAME, "fullmatch", "a"),
     _a("qa.store.milvus.filters._KEY", filters._KEY, "match", "a"),
-    _a("qa.eval.answers._MARKER", eval_answers._MARKER, "sub", " [", "["),
-    _a("qa.answer.verification._MARKER", verification._MARKER, "sub", " [", "["),
+    _a("qa.answer.assembly._MARKER", assembly._MARKER, "sub", " [", "["),
     _replaced("qa.eval.metrics.normalize_answer_en", metrics.normalize_answer_en, "a ", "the"),
     _a("qa.answer.history._SOURCE_LINE", history._SOURCE_LINE, "sub", "[1] ", "[1"),
-    _a("qa.answer.history._MARK", history._MARK, "sub", " [1", "["),
     _a("qa.models.token_estimate._PIECES", token_estimate._PIECES, "each"),
     _a("qa.retrieval.contextualise._PREFIX", contextualise._PREFIX, "sub", "question", "问题"),
     _a(_CR + "_EN_ELLIPSIS", contextualise_rules._EN_ELLIPSIS, "sub", "and", "what about"),
