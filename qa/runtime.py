@@ -234,6 +234,10 @@ class Runtime:
         def choose(documents: Sequence[Document]) -> Embedder:
             return self.embedder(self.embedder_spec(collection, embedder, documents))
 
+        # 'auto' for a new collection is chosen from all its documents: they are read first.
+        chosen_up_front = (
+            self.store.exists(collection) or (embedder or self.settings.embedder) != "auto"
+        )
         return Ingestor(
             self.store,
             choose,
@@ -243,6 +247,7 @@ class Runtime:
             guard=guard,
             read_file=read_file,
             pictures=self.page_images,
+            read_ahead=self.settings.read_ahead_files if chosen_up_front else 0,
         )
 
     def ingest(

@@ -71,7 +71,8 @@ Embed = Callable[[Sequence[str]], np.ndarray]
 def chunk_texts(corpus: str, count: int, settings: Settings) -> list[str]:
     from qa.eval.datasets import load_dataset
     from qa.ingest.chunking import ChunkerConfig
-    from qa.ingest.pipeline import chunker_for, embedding_text
+    from qa.ingest.embedding import embedding_text
+    from qa.ingest.pipeline import chunker_for
     from qa.models.embedders import load_embedder
 
     dataset = load_dataset(corpus, settings.data_dir)

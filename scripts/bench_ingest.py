@@ -191,7 +191,8 @@ def folder_bytes(folder: Path) -> int:
 def token_count(embedder: Any, documents: Sequence[Any], settings: Any) -> tuple[int, int]:
     """(chunks, embedding tokens) the pipeline will produce for ``documents``."""
     from qa.ingest.chunking import ChunkerConfig
-    from qa.ingest.pipeline import chunker_for, embedding_text
+    from qa.ingest.embedding import embedding_text
+    from qa.ingest.pipeline import chunker_for
 
     chunker = chunker_for(
         embedder, ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens)

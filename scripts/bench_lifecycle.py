@@ -39,7 +39,8 @@ import numpy.typing as npt
 
 from qa.eval.datasets import load_dataset
 from qa.ingest.chunking import ChunkerConfig
-from qa.ingest.pipeline import chunker_for, embedding_text
+from qa.ingest.embedding import embedding_text
+from qa.ingest.pipeline import chunker_for
 from qa.models.protocols import Embedder
 from qa.rebuild import rebuild
 from qa.runtime import Runtime

@@ -271,7 +271,8 @@ def build_work(args: argparse.Namespace) -> dict[str, Any]:
     from bench_ingest import load_corpus
 
     from qa.ingest.chunking import ChunkerConfig
-    from qa.ingest.pipeline import chunker_for, embedding_text
+    from qa.ingest.embedding import embedding_text
+    from qa.ingest.pipeline import chunker_for
     from qa.models.embedders import embedder_folder, load_embedder
     from qa.settings import Settings
 

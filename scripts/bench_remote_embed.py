@@ -123,7 +123,8 @@ def warm_up(urls: Sequence[str]) -> None:
 
 def chunk_texts(embedder: Any, documents: Sequence[Any]) -> list[str]:
     from qa.ingest.chunking import ChunkerConfig
-    from qa.ingest.pipeline import chunker_for, embedding_text
+    from qa.ingest.embedding import embedding_text
+    from qa.ingest.pipeline import chunker_for
     from qa.settings import Settings
 
     settings = Settings()

@@ -23,7 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.ingest.chunking import ChunkerConfig
-from qa.ingest.pipeline import chunker_for, embedding_text
+from qa.ingest.embedding import embedding_text
+from qa.ingest.pipeline import chunker_for
 from qa.records import Document, SearchRequest
 from qa.retrieval.search import Retriever
 from qa.runtime import Runtime

@@ -23,7 +23,8 @@ import numpy as np
 from qa.eval.datasets import load_dataset
 from qa.eval.metrics import dedupe_ranking, summarize
 from qa.ingest.chunking import ChunkerConfig
-from qa.ingest.pipeline import chunker_for, embedding_text
+from qa.ingest.embedding import embedding_text
+from qa.ingest.pipeline import chunker_for
 from qa.models.embedders import load_embedder
 from qa.settings import Settings
 from qa.text import STOPWORDS, lexical_tokens

@@ -98,6 +98,14 @@ class Settings(
     chunk_tokens: int = Field(default=160, ge=32, le=2048)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=512)
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    read_ahead_files: int = Field(
+        default=8,
+        ge=0,
+        le=256,
+        description="Files parsed ahead of the embedder while it embeds, where the embedder "
+        "is known before any file is read (a collection that exists, or an embedder other "
+        "than auto); 0 reads every file first, as a new auto collection does.",
+    )
     embed_int8: bool = Field(
         default=True,
         description="int8 dynamic quantisation of the sentence-transformers embedder's linear "
