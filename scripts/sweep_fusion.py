@@ -11,7 +11,12 @@ MRR@10 and nDCG@10 at document level, as `qa eval retrieval` does.
 Held-out check: the queries are split in two by a seeded shuffle; the weight
 that is best on one half is scored on the other, both ways round, so a weight
 is not only judged on the queries it was picked on.
-Writes reports/sweep_fusion-SET-EMBEDDER.json.
+
+--versus OTHER (another embedder; its candidates are cached or built the same way)
+picks the pair (embedder, weight) on one half and scores it on the other. The halves
+depend only on the query count and --seed, so both embedders get the same halves.
+Writes reports/sweep_fusion-SET-EMBEDDER.json (with --versus, also the per-half
+nDCG@10 of every weight for both embedders and the pair picked).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def candidates(dataset: str, embedder: str, limit: int | None, cache: Path) -> d
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(settings.model_copy(update={"index_dir": Path(tmp)}))
         runtime.ingest_documents(data.documents, "sweep", embedder=embedder)
-        collection = runtime.collection("sweep")
+        collection: Any = runtime.collection("sweep")  # the store reader, for its parts
         vectors = runtime.embedder(embedder).embed_queries([q.text for q in queries])
         dense = [collection.dense.search(v, DEPTH) for v in tqdm(vectors, desc="dense")]
         sparse = [collection.sparse.search(q.text, DEPTH) for q in tqdm(queries, desc="BM25")]
@@ -95,6 +100,49 @@ def figures(summary: MetricSummary) -> dict[str, float]:
     }
 
 
+def methods_for(alphas: Sequence[float]) -> dict[str, Method]:
+    methods: dict[str, Method] = {
+        "dense": lambda d, s: fuse(d, [], DEPTH),
+        "sparse": lambda d, s: fuse([], s, DEPTH),
+        "rrf": lambda d, s: fuse(d, s, DEPTH),
+    }
+    for alpha in alphas:
+        methods[f"blend-{alpha}"] = lambda d, s, a=alpha: blend(d, s, DEPTH, a)  # type: ignore[misc]
+    return methods
+
+
+def per_half(
+    cands: dict[str, Any], methods: dict[str, Method], halves: Sequence[Sequence[int]]
+) -> list[dict[str, float]]:
+    """nDCG@10 of every method on each half."""
+    return [{n: round(score(cands, m, h).ndcg10, 4) for n, m in methods.items()} for h in halves]
+
+
+def pair_held_out(
+    tables: dict[str, list[dict[str, float]]], alphas: Sequence[float]
+) -> list[dict[str, Any]]:
+    """(embedder, weight) best on one half, and every embedder's own best, on the other."""
+    folds = []
+    for pick, test in ((0, 1), (1, 0)):
+        pairs = [(e, a) for e in tables for a in alphas]
+        embedder, alpha = max(pairs, key=lambda p: tables[p[0]][pick][f"blend-{p[1]}"])
+        own = {}
+        for e, t in tables.items():
+            best = max(alphas, key=lambda a, t=t: t[pick][f"blend-{a}"])  # type: ignore[misc]
+            own[e] = {"alpha": best, "ndcg10": t[test][f"blend-{best}"]}
+        folds.append(
+            {
+                "picked_on": "AB"[pick],
+                "scored_on": "AB"[test],
+                "embedder": embedder,
+                "alpha": alpha,
+                "ndcg10": tables[embedder][test][f"blend-{alpha}"],
+                "own_best": own,
+            }
+        )
+    return folds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -104,18 +152,15 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--versus", help="another embedder, for the pair held-out check")
     args = parser.parse_args()
 
-    cache = ROOT / "reports" / f"candidates-{args.dataset}-{Path(args.embedder).name}.pkl"
-    cands = candidates(args.dataset, args.embedder, args.limit, cache)
+    def cache(embedder: str) -> Path:
+        return ROOT / "reports" / f"candidates-{args.dataset}-{Path(embedder).name}.pkl"
+
+    cands = candidates(args.dataset, args.embedder, args.limit, cache(args.embedder))
     everything = range(len(cands["relevant"]))
-    methods: dict[str, Method] = {
-        "dense": lambda d, s: fuse(d, [], DEPTH),
-        "sparse": lambda d, s: fuse([], s, DEPTH),
-        "rrf": lambda d, s: fuse(d, s, DEPTH),
-    }
-    for alpha in args.alphas:
-        methods[f"blend-{alpha}"] = lambda d, s, a=alpha: blend(d, s, DEPTH, a)  # type: ignore[misc]
+    methods = methods_for(args.alphas)
     results = {name: figures(score(cands, m, everything)) for name, m in methods.items()}
 
     order = list(everything)
@@ -133,13 +178,23 @@ def main() -> None:
                 "sparse": round(score(cands, methods["sparse"], test).ndcg10, 4),
             }
         )
-    report = {
+    report: dict[str, Any] = {
         "dataset": args.dataset,
         "embedder": args.embedder,
         "queries": len(order),
         "results": results,
         "held_out": held_out,
     }
+    if args.versus:
+        other = candidates(args.dataset, args.versus, args.limit, cache(args.versus))
+        if other["relevant"] != cands["relevant"]:
+            raise SystemExit(f"{args.versus}'s cached queries differ from {args.embedder}'s")
+        tables = {
+            e: per_half(c, methods, halves)
+            for e, c in ((args.embedder, cands), (args.versus, other))
+        }
+        report["halves_ndcg10"] = {e: dict(zip("AB", t, strict=True)) for e, t in tables.items()}
+        report["pair_held_out"] = pair_held_out(tables, args.alphas)
     print(f"{args.dataset} / {args.embedder}: {len(order)} queries")
     print(f"{'method':<10} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
     for name, r in results.items():
@@ -149,6 +204,14 @@ def main() -> None:
             f"held out: alpha {fold['alpha']} picked on one half scores nDCG@10 "
             f"{fold['blend']:.3f} on the other "
             f"(dense {fold['dense']:.3f}, BM25 {fold['sparse']:.3f})"
+        )
+    for fold in report.get("pair_held_out", []):
+        own = ", ".join(
+            f"{e} α {o['alpha']} {o['ndcg10']:.3f}" for e, o in fold["own_best"].items()
+        )
+        print(
+            f"pair picked on half {fold['picked_on']}: {fold['embedder']} α {fold['alpha']}, "
+            f"nDCG@10 {fold['ndcg10']:.3f} on half {fold['scored_on']} (each's own best: {own})"
         )
     out = ROOT / "reports" / f"sweep_fusion-{args.dataset}-{Path(args.embedder).name}.json"
     out.write_text(json.dumps(report, indent=2))
