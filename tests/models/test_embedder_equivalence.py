@@ -45,8 +45,11 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def e5_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(cache_dir=tmp_path_factory.mktemp("cache"))
+def e5_settings() -> Settings:
+    """The user's model cache, as every other load in the suite: the dequantised e5 and
+    its ONNX export are made there once (by these tests or the sample corpus's index)
+    rather than again in a temporary cache; the tests below check what each made."""
+    return Settings()
 
 
 @pytest.fixture(scope="module")
