@@ -19,7 +19,7 @@ import numpy as np
 
 from qa.answer.polarity import contradicts
 from qa.answer.prompts import Passage
-from qa.answer.table_rows import misread_row
+from qa.answer.table_rows import misread_column, misread_row
 from qa.models.protocols import Vectors
 from qa.text import content_tokens, numbers, sentence_spans
 
@@ -146,7 +146,11 @@ class Grounder:
             if semantic_score > lexical and semantic_score > q_score / self.threshold:
                 q_start, q_end = s_start, s_end
             score = max(lexical, semantic_score)
-            row = misread_row(sentence, stated, passage.text) if score >= 1.0 else None
+            row = None
+            if score >= 1.0:
+                row = misread_row(sentence, stated, passage.text) or misread_column(
+                    sentence, stated, passage.text
+                )
             if row == (0, 0):
                 continue
             if row is not None:

@@ -1,4 +1,4 @@
-"""A number read from the wrong row of a table.
+"""A number read from the wrong row or the wrong column of a table.
 
 Loaders write a table as one line per row, cells joined by " | ". A small model asked
 "How much is the final examination worth?" over a weighting table may answer with the
@@ -7,6 +7,11 @@ word overlap calls it supported. What the passage does not say is that the final
 examination is worth 30%. A stated number that the passage holds only in table rows
 must sit in a row that names what the sentence is about; where another row does, that
 row is the passage's answer.
+
+Columns the same way: asked "What is the dose for children aged 12 to 15?" over a
+dosage table (Age | Dose | How often | Maximum in 24 hours), the model may give that
+row's daily maximum. The sentence names the column "Dose", and none of its numbers is
+in that column of the row it is about: the row is the passage's answer.
 """
 
 from __future__ import annotations
@@ -52,4 +57,47 @@ def misread_row(sentence: str, stated: set[str], text: str) -> tuple[int, int] |
             continue
         best = max(range(len(rows)), key=lambda i: names(i, own))
         return rows[best] if names(best, own) else (0, 0)
+    return None
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.split(" | ")]
+
+
+def _tables(text: str) -> list[list[tuple[int, int]]]:
+    """Runs of consecutive row lines; the first row of each is its header."""
+    tables: list[list[tuple[int, int]]] = []
+    for start, end in _rows(text):
+        previous = tables[-1][-1][1] if tables else -2
+        if text[previous:start].strip("\r\n") == "" and tables and previous >= 0:
+            tables[-1].append((start, end))
+        else:
+            tables.append([(start, end)])
+    return [t for t in tables if len(t) > 1]
+
+
+def misread_column(sentence: str, stated: set[str], text: str) -> tuple[int, int] | None:
+    """The span of the row the sentence is about when the sentence names a column of
+    the table and none of its numbers sits in a named column of that row; else None.
+    `stated`: the sentence's numbers that answer (not those of the question)."""
+    words = content_tokens(sentence) - numbers(sentence)
+    for table in _tables(text):
+        head = _cells(text[slice(*table[0])])
+        named = {j for j, cell in enumerate(head) if (content_tokens(cell) - numbers(cell)) & words}
+        if not named or 0 in named:
+            continue
+        rows = [(s, e) for s, e in table[1:] if len(_cells(text[s:e])) == len(head)]
+
+        def about(row: tuple[int, int]) -> int:
+            return len(content_tokens(_cells(text[slice(*row)])[0]) & content_tokens(sentence))
+
+        scores = sorted((about(row) for row in rows), reverse=True)
+        if not scores or not scores[0] or scores[1:2] == scores[:1]:
+            continue  # no row, or no single row, is what the sentence is about
+        best = max(rows, key=about)
+        cells = _cells(text[slice(*best)])
+        columns = [{j for j, cell in enumerate(cells) if n in numbers(cell)} - {0} for n in stated]
+        found = [where for where in columns if where]
+        if found and not any(where & named for where in found):
+            return best
     return None

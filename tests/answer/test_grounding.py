@@ -275,3 +275,36 @@ def test_a_number_from_another_row_of_a_table_is_replaced_by_the_right_row() -> 
     prose = grounder().run("Each laboratory report is worth 7.5% of the final mark.", table)
     assert prose.found and not prose.corrected
     assert not grounder().run("The library fine is 20% of the final mark.", table).found
+
+
+DOSAGE = (
+    "Swallow the tablets whole with a glass of water.\n"
+    "Age | Dose | How often | Maximum in 24 hours\n"
+    "Adults and children aged 16 years and over | 1 or 2 tablets (500 mg–1000 mg) | "
+    "every 4 to 6 hours as needed | 8 tablets (4000 mg)\n"
+    "Children aged 12 to 15 years | 1 tablet (500 mg) | every 4 to 6 hours as needed | "
+    "4 tablets (2000 mg)\n"
+    "Leave at least 4 hours between doses. Children aged 12 to 15 must not take more "
+    "than 4 tablets in 24 hours.\n"
+)
+
+
+def test_a_number_from_another_column_of_the_row_is_replaced_by_the_row() -> None:
+    """Asked for the dose, the model gave the row's daily maximum: the sentence names the
+    column "Dose" and none of its numbers is in it, so the answer states the row."""
+    table = [passage(1, DOSAGE, "Calmadol leaflet")]
+    asked = "What is the dose of Calmadol for children aged 12 to 15?"
+    wrong = "The dose of Calmadol for children aged 12 to 15 is 4 tablets (2000 mg)."
+    result = grounder().run(wrong, table, question=asked)
+    assert result.corrected == [wrong]
+    assert [s.text for s in result.sentences] == [
+        "Children aged 12 to 15 years | 1 tablet (500 mg) | every 4 to 6 hours as needed | "
+        "4 tablets (2000 mg)"
+    ]
+    # A number under the named column, or a sentence that names the number's column.
+    for right in (
+        "The dose for children aged 12 to 15 is 1 tablet (500 mg) every 4 to 6 hours.",
+        "The maximum for children aged 12 to 15 is 4 tablets (2000 mg) in 24 hours.",
+    ):
+        kept = grounder().run(right, table, question=asked)
+        assert kept.found and not kept.corrected, right
