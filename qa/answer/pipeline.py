@@ -20,6 +20,7 @@ from qa.answer.extraction import Candidate, candidates, extractive_grounding
 from qa.answer.grounding import Grounder, Grounding
 from qa.answer.history import prompt_history
 from qa.answer.prompts import Passage, build_messages, select_passages
+from qa.answer.question_parts import completed
 from qa.answer.verification import verify
 from qa.models.protocols import Generator as TextGenerator
 from qa.models.protocols import YesNoJudge
@@ -238,6 +239,8 @@ class AskPipeline:
         draft = self._ground(query, "".join(pieces), passages)
         found = candidates(query.text, passages)
         final = draft if draft is not None and draft.found else None
+        if final is not None and self.models.settings.extraction:
+            final = completed(query.text, final, passages, _FALLBACK_COVERAGE)
         fallback = None if final is not None else self._fallback(query, found)
         outcome = Outcome(
             hits,

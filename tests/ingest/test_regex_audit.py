@@ -27,7 +27,16 @@ from hypothesis import strategies as st
 
 from qa import records
 from qa import text as qtext
-from qa.answer import answer_types, assembly, grounding, history, pipeline, polarity, prompts
+from qa.answer import (
+    answer_types,
+    assembly,
+    grounding,
+    history,
+    pipeline,
+    polarity,
+    prompts,
+    question_parts,
+)
 from qa.api import sse
 from qa.api.routes.documents import _save_records, duplicate_ids
 from qa.errors import InvalidInputError
@@ -165,6 +174,10 @@ AUDITED = [
     # The pattern written inline in _running_key (applied to one OCR line), repeated here.
     _a("qa.ingest.ocr.layout._running_key", re.compile(r"\d+"), "sub", "1"),
     _a("qa.models.e5_windows._SPACES", e5_windows._SPACES, "sub", " "),
+    _a("qa.answer.question_parts._EN_PART", question_parts._EN_PART, "split", " and ", ", "),
+    _a("qa.answer.question_parts._ZH_PART", question_parts._ZH_PART, "split", "，", "多"),
+    _a("qa.answer.question_parts._EN_ASKS", question_parts._EN_ASKS, "match", "how", "do"),
+    _a("qa.answer.question_parts._ZH_ASKS", question_parts._ZH_ASKS, "search", "多", "什"),
 ]  # fmt: skip
 
 NOT_USER_TEXT = {
