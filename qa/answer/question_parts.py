@@ -44,12 +44,15 @@ def parts(question: str) -> list[str]:
     return pieces
 
 
-def completed(question: str, grounding: Grounding, passages: Sequence[Passage],
-              min_coverage: float) -> Grounding:  # fmt: skip
+def completed(
+    question: str, grounding: Grounding, passages: Sequence[Passage], min_coverage: float
+) -> Grounding:
     """`grounding` with a quoted sentence added for each later part it leaves unanswered;
     a part is added only from a sentence that holds an answer of the part's kind and at
     least `min_coverage` of its terms."""
     asked = parts(question)
+    if len(asked) < 2:
+        return grounding
     whole = asked_terms(question)
     sentences = list(grounding.sentences)
     for part in asked[1:]:

@@ -68,8 +68,7 @@ def _tables(text: str) -> list[list[tuple[int, int]]]:
     """Runs of consecutive row lines; the first row of each is its header."""
     tables: list[list[tuple[int, int]]] = []
     for start, end in _rows(text):
-        previous = tables[-1][-1][1] if tables else -2
-        if text[previous:start].strip("\r\n") == "" and tables and previous >= 0:
+        if tables and not text[tables[-1][-1][1] : start].strip("\r\n"):
             tables[-1].append((start, end))
         else:
             tables.append([(start, end)])
@@ -91,10 +90,10 @@ def misread_column(sentence: str, stated: set[str], text: str) -> tuple[int, int
         def about(row: tuple[int, int]) -> int:
             return len(content_tokens(_cells(text[slice(*row)])[0]) & content_tokens(sentence))
 
-        scores = sorted((about(row) for row in rows), reverse=True)
-        if not scores or not scores[0] or scores[1:2] == scores[:1]:
+        scored = sorted(((about(row), row) for row in rows), reverse=True)
+        if not scored or not scored[0][0] or (scored[1:2] and scored[1][0] == scored[0][0]):
             continue  # no row, or no single row, is what the sentence is about
-        best = max(rows, key=about)
+        best = scored[0][1]
         cells = _cells(text[slice(*best)])
         columns = [{j for j, cell in enumerate(cells) if n in numbers(cell)} - {0} for n in stated]
         found = [where for where in columns if where]

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from qa.catalogue.page_images import PageImages
 from qa.ingest.chunking import Chunker
+from qa.ingest.report import IngestReport
 from qa.models.protocols import Embedder
 from qa.records import Chunk, Document
 from qa.store.backend import Writer
@@ -33,25 +34,23 @@ def embedding_text(doc: Document, chunk: Chunk) -> str:
 class EmbeddingBatches:
     """`add` chunks a changed document and queues it; `embed` embeds the full batches
     queued (every one with `final`). A document without text, or one the writer
-    refuses, goes into `errors`; the others into `added` or `updated` (an ingestion
-    report's lists, appended to in place)."""
+    refuses, is an error in the report; the others are added or updated there, and
+    the report's chunks are those queued."""
 
     def __init__(
         self,
         writer: Writer,
         embedder: Embedder,
         chunker: Chunker,
+        report: IngestReport,
         *,
-        added: list[str],
-        updated: list[str],
-        errors: list[str],
         batch_size: int,
         pictures: PageImages | None = None,
         on_progress: Progress | None = None,
         progress: bool = True,
     ) -> None:
         self.writer, self.embedder, self.chunker = writer, embedder, chunker
-        self.added, self.updated, self.errors = added, updated, errors
+        self.report = report
         self.batch_size = batch_size
         self.pictures = pictures
         self.on_progress = on_progress
@@ -76,14 +75,15 @@ class EmbeddingBatches:
     def add(self, doc: Document, replaces: bool) -> None:
         chunks = self.chunker.run(doc)
         if not chunks:
-            self.errors.append(f"{doc.id}: no text to index")
+            self.report.errors.append(f"{doc.id}: no text to index")
             return
         if (refused := self.writer.refusal(doc, chunks)) is not None:
-            self.errors.append(refused)
+            self.report.errors.append(refused)
             return
-        (self.updated if replaces else self.added).append(doc.id)
+        (self.report.updated if replaces else self.report.added).append(doc.id)
         self._pending.append((doc, chunks))
         self.total += len(chunks)
+        self.report.chunks = self.total
         self._bar.total = self.total
         self._bar.refresh()
 

@@ -12,7 +12,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from qa.catalogue.page_images import PageImages
-from qa.errors import InvalidInputError
 from qa.ingest import loaders
 from qa.ingest.chunking import Chunker, ChunkerConfig
 from qa.ingest.embedding import EmbeddingBatches, Progress
@@ -101,10 +100,9 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport(collection)
         if self.read_ahead > 0:
-            for path in paths:  # before anything is written, as the sequential path does
-                if not path.exists():
-                    raise InvalidInputError(f"{path}: no such file or folder")
-            self._run_reading_ahead(paths, collection, report, sync=sync, progress=progress)
+            # Listed before anything is written: a path that does not exist fails here.
+            files = list(discover(paths))
+            self._run_reading_ahead(files, collection, report, sync=sync, progress=progress)
         else:
             documents = self.load(paths, report)
             self.run_documents(documents, collection, report, sync=sync, progress=progress)
@@ -136,12 +134,11 @@ class Ingestor:
                     for doc, replaces in changed:
                         batches.add(doc, replaces)
                     batches.embed(final=True)
-                report.chunks = batches.total
             self._finish(writer, report, {d.id for d in documents}, live, changed, sync=sync)
 
     def _run_reading_ahead(
         self,
-        paths: Sequence[Path],
+        files: Sequence[tuple[Path, str]],
         collection: str,
         report: IngestReport,
         *,
@@ -159,10 +156,8 @@ class Ingestor:
             present: set[str] = set()
             changed: list[tuple[Document, bool]] = []
             batches: EmbeddingBatches | None = None
-            files = stack.enter_context(
-                ReadAhead(discover(paths), self._read, depth=self.read_ahead)
-            )
-            for outcome in files:
+            reads = stack.enter_context(ReadAhead(files, self._read, depth=self.read_ahead))
+            for outcome in reads:
                 documents = accept(outcome, report, present)
                 present.update(d.id for d in documents)
                 for doc, replaces in self.changes(writer, documents, report, live):
@@ -177,7 +172,6 @@ class Ingestor:
                     batches.embed()
             if batches is not None:
                 batches.embed(final=True)
-                report.chunks = batches.total
             self._finish(writer, report, present, live, changed, sync=sync)
 
     def _opening(
@@ -215,9 +209,7 @@ class Ingestor:
         return EmbeddingBatches(
             writer,
             *models,
-            added=report.added,
-            updated=report.updated,
-            errors=report.errors,
+            report,
             batch_size=self.batch_size,
             pictures=self.pictures,
             on_progress=self.on_progress,
@@ -260,7 +252,6 @@ class Ingestor:
             for doc, replaces in self.changes(writer, documents, report):
                 batches.add(doc, replaces)
             batches.embed(final=True)
-        report.chunks = batches.total
 
     def changes(
         self,

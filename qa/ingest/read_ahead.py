@@ -62,11 +62,9 @@ class ReadAhead(Generic[T]):
         self._thread = threading.Thread(
             target=context.run, args=(self._run,), name="qa-read-ahead", daemon=True
         )
-        self._started = False
 
     def __enter__(self) -> ReadAhead[T]:
         self._thread.start()
-        self._started = True
         return self
 
     def __exit__(
@@ -78,7 +76,7 @@ class ReadAhead(Generic[T]):
         self.close()
 
     def __iter__(self) -> Iterator[T]:
-        if not self._started:
+        if self._thread.ident is None:
             raise RuntimeError("use ReadAhead as a context manager")
         while True:
             item = self._queue.get()
@@ -91,7 +89,7 @@ class ReadAhead(Generic[T]):
     def close(self) -> None:
         """Stop reading and wait for the thread: it ends after the file it is on."""
         self._stop.set()
-        if not self._started:
+        if self._thread.ident is None:
             return
         while self._thread.is_alive():
             with contextlib.suppress(queue.Empty):  # room for a put blocked on a full queue
@@ -110,9 +108,7 @@ class ReadAhead(Generic[T]):
 
     def _put(self, item: object) -> bool:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(queue.Full):
                 self._queue.put(item, timeout=_POLL_S)
                 return True
-            except queue.Full:
-                continue
         return False
