@@ -95,10 +95,23 @@ class JobWorker:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
-            try:
-                self.run(job)
-            except Exception:
-                log.exception("job %s: recording its outcome failed", job.id)
+            # Each job in a thread that ends with it. Torch's OpenMP runtime (libgomp) keeps
+            # a team of threads for every thread that ran parallel work, for as long as that
+            # thread lives; once it manages more threads than there are cores, every team
+            # stops spinning between parallel regions and sleeps instead. A worker thread
+            # that had embedded one upload would slow each later search's query embedding
+            # about 2x (docs/PERFORMANCE.md, "OpenMP teams").
+            runner = threading.Thread(
+                target=self._run_logged, args=(job,), name=f"ingest-job-{job.id}", daemon=True
+            )
+            runner.start()
+            runner.join()
+
+    def _run_logged(self, job: Job) -> None:
+        try:
+            self.run(job)
+        except Exception:
+            log.exception("job %s: recording its outcome failed", job.id)
 
     def _still_there(self, collection: str) -> Guard:
         """Checked under the collection's writer lock before the job's change is

@@ -191,3 +191,28 @@ def test_a_deleted_document_is_never_returned_after_the_204(service: Service) ->
     assert not (service.settings.index_dir / "docs").exists()
     response = client.post("/v1/search", json={"query": "tablets", "collection": "docs"})
     assert "collection 'docs' does not exist" in problem(response, 404)["detail"]
+
+
+def test_each_job_runs_on_a_thread_that_ends_with_it(
+    service: Service, monkeypatch: Any
+) -> None:
+    """Torch's OpenMP runtime keeps a team of threads for each thread that ran parallel
+    work while that thread lives, and more teams than cores slow every small parallel
+    call (a search's query embedding about 2x): a job's embedding must leave none behind."""
+    worker = service.state.worker
+    ran_on: list[threading.Thread] = []
+    run = worker.run
+
+    def recording(job: Any) -> None:
+        ran_on.append(threading.current_thread())
+        run(job)
+
+    monkeypatch.setattr(worker, "run", recording)
+    for name in ("first", "second"):
+        done = upload_records(service, "docs", [{"id": name, "text": BOND}])
+        assert done["status"] == "done"
+    assert len(ran_on) == 2 and ran_on[0] is not ran_on[1]
+    for thread in ran_on:
+        assert thread.name.startswith("ingest-job-")
+        thread.join(5)
+        assert not thread.is_alive()
