@@ -193,9 +193,7 @@ def test_a_deleted_document_is_never_returned_after_the_204(service: Service) ->
     assert "collection 'docs' does not exist" in problem(response, 404)["detail"]
 
 
-def test_each_job_runs_on_a_thread_that_ends_with_it(
-    service: Service, monkeypatch: Any
-) -> None:
+def test_each_job_runs_on_a_thread_that_ends_with_it(service: Service, monkeypatch: Any) -> None:
     """Torch's OpenMP runtime keeps a team of threads for each thread that ran parallel
     work while that thread lives, and more teams than cores slow every small parallel
     call (a search's query embedding about 2x): a job's embedding must leave none behind."""
