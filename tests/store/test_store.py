@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from qa.runtime import Runtime
 from qa.settings import Settings
 from qa.store.faiss.dense import DensePolicy, FaissIndex
 from qa.store.faiss.store import FaissStore
-from qa.store.fusion import blend, deduplicate, fuse
+from qa.store.fusion import blend, deduplicate, fuse, ranked_hits
 from tests.conftest import HashingEmbedder
 
 
@@ -217,6 +217,33 @@ def test_deduplicate_drops_overlapping_and_repeated_passages() -> None:
     ]
     assert [h.chunk.row_id for h in deduplicate(hits, 5)] == [1, 4, 5]
     assert [h.chunk.row_id for h in deduplicate(hits, 2)] == [1, 4]
+
+
+def test_ranked_hits_fetch_the_best_first_and_the_rest_only_when_needed() -> None:
+    """A search reads 2k of its fused candidates, not all of them, unless near-duplicates
+    leave fewer than k; either way the hits are those fetching every candidate gives."""
+    dense = [(row, 1.0 - row / 100) for row in range(1, 31)]
+
+    def search(texts: dict[int, str]) -> tuple[list[int], list[list[int]]]:
+        fetched: list[list[int]] = []
+
+        def fetch(rows: Iterable[int]) -> dict[int, StoredChunk]:
+            asked = list(rows)
+            fetched.append(asked)
+            return {row: _hit(row, f"d{row}", 0, 10, texts[row], 0.0).chunk for row in asked}
+
+        hits = ranked_hits(dense, [], fetch, 10, depth=30, fusion="rrf", alpha=0.5)
+        every = [_hit(row, f"d{row}", 0, 10, texts[row], 0.0) for row, _ in dense]
+        assert [h.chunk.row_id for h in hits] == [h.chunk.row_id for h in deduplicate(every, 10)]
+        return [h.chunk.row_id for h in hits], fetched
+
+    distinct = {row: f"passage {row} about topic{row}" for row in range(1, 31)}
+    rows, fetched = search(distinct)
+    assert rows == list(range(1, 11)) and fetched == [list(range(1, 21))]
+    repeated = {row: "the same words" if row <= 15 else distinct[row] for row in range(1, 31)}
+    rows, fetched = search(repeated)
+    assert rows == [1, *range(16, 25)]
+    assert fetched == [list(range(1, 21)), list(range(21, 31))]
 
 
 def test_search_modes_use_one_retriever_each(store: FaissStore, tmp_path: Path) -> None:
