@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,19 +52,22 @@ def worker(scenario: str, queries: list[str], tag: str) -> dict[str, Any]:
     from qa.models.embedders import load_embedder
 
     embedder = load_embedder("minilm")
-    release = threading.Event()
+    embedded, release = threading.Event(), threading.Event()
 
     def embed_passages() -> None:
         embedder.embed_passages(
             [f"Passage {n} about masks and ventilation. " * 20 for n in range(16)]
         )
+        embedded.set()
         if scenario == "lingering":
             release.wait()
 
     other = threading.Thread(target=embed_passages)
     if scenario != "alone":
         other.start()
-        time.sleep(0.5)  # the batch is done; the thread waits (lingering) or has ended
+        embedded.wait()
+        if scenario == "ended":
+            other.join()
     times = []
     for query in queries:
         started = time.perf_counter()
@@ -77,16 +79,10 @@ def worker(scenario: str, queries: list[str], tag: str) -> dict[str, Any]:
     return {"scenario": scenario, "query_ms": statistics.median(times)}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def http(queries: list[str]) -> dict[str, Any]:
     """Search medians over loopback before and after one upload job, in one server."""
-    import httpx
     from bench_ingest import covidqa_documents
+    from bench_peers import serving
 
     from qa.models.embedders import load_embedder
     from qa.runtime import Runtime
@@ -97,51 +93,27 @@ def http(queries: list[str]) -> dict[str, Any]:
         runtime = Runtime(Settings(index_dir=Path(tmp), embedder="minilm"))
         runtime.add_embedder(load_embedder("minilm"))
         runtime.ingest_documents(covidqa_documents()[:30], "bench", progress=False)
-        port = free_port()
-        env = dict(os.environ, QA_INDEX_DIR=tmp, QA_GENERATOR="tiny")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "qa", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                deadline = time.monotonic() + 300
-                while True:
-                    try:
-                        if client.get("/readyz").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("qa serve did not become ready")
-                    time.sleep(0.3)
+        with serving(Path(tmp), threads=0) as client:
 
-                def searches(batch: list[str]) -> float:
-                    times = []
-                    for query in batch:
-                        started = time.perf_counter()
-                        body = {"query": query, "collection": "bench", "k": 10}
-                        client.post("/v1/search", json=body).raise_for_status()
-                        times.append((time.perf_counter() - started) * 1000)
-                    return statistics.median(times)
+            def searches(batch: list[str]) -> float:
+                times = []
+                for query in batch:
+                    started = time.perf_counter()
+                    body = {"query": query, "collection": "bench", "k": 10}
+                    client.post("/v1/search", json=body).raise_for_status()
+                    times.append((time.perf_counter() - started) * 1000)
+                return statistics.median(times)
 
-                searches([f"warm-up {q}" for q in queries[:5]])
-                before = searches(queries[:half])
-                text = "A record about ventilation and masks in hospital wards. " * 30
-                records = [{"id": f"upload-{n}", "text": f"{text} {n}"} for n in range(40)]
-                job = client.post("/v1/collections/bench/documents", json={"records": records})
-                job.raise_for_status()
-                while client.get(f"/v1/jobs/{job.json()['id']}").json()["status"] not in (
-                    "done",
-                    "failed",
-                ):
-                    time.sleep(0.2)
-                after = searches(queries[half:])
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            searches([f"warm-up {q}" for q in queries[:5]])
+            before = searches(queries[:half])
+            text = "A record about ventilation and masks in hospital wards. " * 30
+            records = [{"id": f"upload-{n}", "text": f"{text} {n}"} for n in range(40)]
+            job = client.post("/v1/collections/bench/documents", json={"records": records})
+            job.raise_for_status()
+            status = f"/v1/jobs/{job.json()['id']}"
+            while client.get(status).json()["status"] not in ("done", "failed"):
+                time.sleep(0.2)
+            after = searches(queries[half:])
     return {"search_ms_before_upload": before, "search_ms_after_upload": after}
 
 

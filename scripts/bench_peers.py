@@ -40,12 +40,14 @@ writes reports/bench_peers.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -196,10 +198,10 @@ def worker_qa(work: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _http_search_times(index_dir: Path, work: dict[str, Any]) -> list[float]:
-    """The same queries as a user of the service sends them: `qa serve` in its own
-    process on the collection just built, POST /v1/search over loopback with a
-    kept-alive connection, the server's query cache cold (a new process)."""
+@contextlib.contextmanager
+def serving(index_dir: Path, threads: int) -> Iterator[Any]:
+    """`qa serve` in its own process on ``index_dir``, and an httpx client kept alive
+    against it once it is ready; the server stops on exit."""
     import socket
 
     import httpx
@@ -211,7 +213,7 @@ def _http_search_times(index_dir: Path, work: dict[str, Any]) -> list[float]:
         os.environ,
         QA_INDEX_DIR=str(index_dir),
         QA_GENERATOR="tiny",  # loaded at start; the smallest keeps start-up short
-        QA_THREADS=str(work["threads"]),
+        QA_THREADS=str(threads),
     )
     server = subprocess.Popen(
         [sys.executable, "-m", "qa", "serve", "--port", str(port)],
@@ -231,15 +233,23 @@ def _http_search_times(index_dir: Path, work: dict[str, Any]) -> list[float]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("qa serve did not become ready")
                 time.sleep(0.5)
-
-            def search(q: str) -> Any:
-                body = {"query": q, "collection": "bench", "k": work["k"]}
-                client.post("/v1/search", json=body).raise_for_status()
-
-            return _search_times(search, work["queries"])
+            yield client
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _http_search_times(index_dir: Path, work: dict[str, Any]) -> list[float]:
+    """The same queries as a user of the service sends them: `qa serve` in its own
+    process on the collection just built, POST /v1/search over loopback with a
+    kept-alive connection, the server's query cache cold (a new process)."""
+    with serving(index_dir, work["threads"]) as client:
+
+        def search(q: str) -> Any:
+            body = {"query": q, "collection": "bench", "k": work["k"]}
+            client.post("/v1/search", json=body).raise_for_status()
+
+        return _search_times(search, work["queries"])
 
 
 WORKERS = {"qa": worker_qa, "langchain": worker_langchain, "llamaindex": worker_llamaindex}
