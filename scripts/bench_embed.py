@@ -30,6 +30,9 @@ Variants:
                      MiniLM through qa's embedder class: torch int8, or the transformer
                      on OpenVINO (bfloat16 where the CPU has bfloat16 instructions;
                      the default there)
+  minilm-qa-int8-1stream
+                     minilm-qa-int8 with its passage batches one at a time on every
+                     core (QA_EMBED_STREAMS=1), not one single-threaded stream a core
   minilm-fp32        MiniLM float32 (the reference of the MiniLM variants)
   minilm-bf16 / minilm-autocast
                      MiniLM with bfloat16 weights / float32 under bfloat16 autocast
@@ -199,7 +202,9 @@ def minilm_qa(name: str, settings: Settings) -> Embed:
     from qa.models.embedders import load_embedder
 
     backend = "openvino" if name == "minilm-qa-ov" else "torch"
-    model = load_embedder("minilm", settings=settings.model_copy(update={"embed_backend": backend}))
+    streams = 1 if name == "minilm-qa-int8-1stream" else settings.embed_streams
+    update = {"embed_backend": backend, "embed_streams": streams}
+    model = load_embedder("minilm", settings=settings.model_copy(update=update))
     return model.embed_passages
 
 

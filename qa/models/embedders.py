@@ -71,7 +71,13 @@ def load_embedder(
         openvino = (settings.cache_dir, "bfloat16" if native_bfloat16() else "float32")
     languages = EMBEDDER_PRESETS[spec][2] if spec in EMBEDDER_PRESETS else frozenset({"en", "zh"})
     return SentenceTransformerEmbedder(
-        folder, name, languages=languages, batch_size=batch_size, int8=int8, openvino=openvino
+        folder,
+        name,
+        languages=languages,
+        batch_size=batch_size,
+        int8=int8,
+        openvino=openvino,
+        streams=settings.embed_streams,
     )
 
 

@@ -38,6 +38,8 @@ from qa.models.openvino_encoder import OpenVinoEncoder, Precision, export_encode
 from qa.models.packages import sha256_file
 from qa.models.protocols import EmbedderInfo, Vectors
 from qa.models.quantization import quantize_int8
+from qa.models.streams import available as streams_available
+from qa.models.streams import default_streams, encode_in_streams
 from qa.models.tracing import trace_encoder
 
 QUERY_CACHE_SIZE = 2048
@@ -114,9 +116,12 @@ class SentenceTransformerEmbedder:
         query_cache: int = QUERY_CACHE_SIZE,
         warm_up: bool = True,
         openvino: tuple[Path, Precision] | None = None,
+        streams: int = 0,
     ) -> None:
         """``openvino``: the cache folder and precision to run the transformer on
-        OpenVINO with, instead of torch (then ``int8`` does not apply)."""
+        OpenVINO with, instead of torch (then ``int8`` does not apply). ``streams``:
+        how many single-threaded streams embed passage batches on torch
+        (`qa/models/streams.py`); 0 for one per torch thread, 1 for one stream."""
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -127,6 +132,10 @@ class SentenceTransformerEmbedder:
         self._model = quantize_int8(model) if int8 else model
         self._int8 = int8
         self._batch_size = batch_size
+        self._streams = streams
+        # The fast tokenizer's Rust object is not for two threads at once, and queries and
+        # the embedding streams both tokenize.
+        self._tokenize = threading.Lock()
         self._languages = languages
         self._evidence_floor = evidence_floor
         self._paraphrase_floor = paraphrase_floor
@@ -183,13 +192,24 @@ class SentenceTransformerEmbedder:
         return self._queries
 
     def count_tokens(self, text: str) -> int:
-        return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        with self._tokenize:
+            return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _encode(self, texts: Sequence[str], progress: bool) -> Vectors:
         if not texts:
             return np.zeros((0, self._info["dimension"]), dtype=np.float32)
         if self._openvino is not None:
             return self._encode_sorted(texts)
+        streams = min(self._streams or default_streams(), -(-len(texts) // self._batch_size))
+        if streams > 1 and streams_available():
+            return encode_in_streams(
+                self._encode_few,
+                texts,
+                batch_size=self._batch_size,
+                streams=streams,
+                dimension=self._info["dimension"],
+                progress=progress,
+            )
         vectors = self._model.encode(
             list(texts),
             batch_size=self._batch_size,
@@ -203,12 +223,14 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, progress)
 
     def _encode_few(self, texts: Sequence[str]) -> Vectors:
-        """A handful of queries through the model's own modules, without `encode`'s
-        batching machinery, and through the traced transformer when there is one."""
+        """A handful of queries, or one batch of a stream, through the model's own
+        modules, without `encode`'s batching machinery, and through the traced
+        transformer when there is one."""
         import torch
 
         with torch.inference_mode():
-            features = self._model.preprocess(list(texts))
+            with self._tokenize:
+                features = self._model.preprocess(list(texts))
             if self._openvino is not None:
                 hidden = self._openvino.hidden(
                     features["input_ids"].numpy(), features["attention_mask"].numpy()

@@ -98,6 +98,15 @@ class Settings(
     chunk_tokens: int = Field(default=160, ge=32, le=2048)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=512)
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    embed_streams: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Passage batches of a sentence-transformers embedder on torch are "
+        "embedded by this many threads at once, each on one core; 0 means one per torch "
+        "thread, 1 one batch at a time on every core (23% slower on 2 cores, "
+        "docs/PERFORMANCE.md).",
+    )
     read_ahead_files: int = Field(
         default=8,
         ge=0,

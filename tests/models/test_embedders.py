@@ -3,6 +3,7 @@ and the short path for a few queries."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ def fake_embedder(cache_size: int = 8) -> tuple[SentenceTransformerEmbedder, Fak
     model = FakeModel()
     embedder._model = model
     embedder._batch_size = 32
+    embedder._streams = 1
+    embedder._tokenize = threading.Lock()
     embedder._queries = QueryCache(cache_size)
     embedder._traced = None
     embedder._openvino = None
@@ -98,6 +101,30 @@ def test_a_few_queries_skip_encode_and_many_go_through_it() -> None:
     vectors = embedder.embed_queries(many)
     assert model.forwards == 1 and model.calls[-1] == sorted(many)
     assert np.allclose(vectors, model.encode(many))
+
+
+def test_passages_in_streams_come_back_in_their_order() -> None:
+    """Two streams, batches of four: each batch once through the model, longest texts
+    first, and every vector back in its text's row."""
+    embedder, model = fake_embedder()
+    embedder._streams, embedder._batch_size = 2, 4
+    texts = [("a" * n) + f"text {n}" for n in (3, 9, 1, 12, 5, 7, 11, 2, 8, 4)]
+    vectors = embedder.embed_passages(texts)
+    assert np.allclose(vectors, model.encode(texts))
+    assert model.forwards == 3
+    by_length = sorted(texts, key=len, reverse=True)
+    assert sorted(model.calls[:3]) == sorted([by_length[0:4], by_length[4:8], by_length[8:]])
+    assert not [t for t in threading.enumerate() if t.name.startswith("embed-stream")]
+
+
+def test_one_stream_or_one_batch_goes_through_encode() -> None:
+    embedder, model = fake_embedder()
+    embedder._batch_size = 4
+    texts = [f"text {n}" for n in range(10)]
+    embedder.embed_passages(texts)  # one stream
+    embedder._streams = 2
+    embedder.embed_passages(texts[:4])  # two streams, but one batch
+    assert model.forwards == 0 and model.calls == [texts, texts[:4]]
 
 
 def test_a_model_that_cannot_be_traced_keeps_the_eager_path() -> None:
