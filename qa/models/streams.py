@@ -1,11 +1,12 @@
 """Passage batches embedded by several single-threaded streams instead of one stream on
 every core.
 
-On 2 cores, MiniLM's int8 batches ran at 36 chunks/s as one stream on two OpenMP
-threads and 44 as two Python threads on one OpenMP thread each (docs/PERFORMANCE.md,
-"Two embedding streams"): a batch's layers are small enough that the two threads of one
-stream spend much of their time at the barrier between parallel regions, while two
-streams never wait for each other. Torch ops release the GIL, so Python threads suffice.
+On 2 cores, MiniLM's int8 batches ran at 70.3 chunks/s as one stream on two OpenMP
+threads and 91.3 as two Python threads on one OpenMP thread each, with the same vectors
+(`scripts/bench_embed.py`, docs/PERFORMANCE.md, "Two embedding streams"). The likely
+cause, not measured apart: a batch's layers are small parallel regions, and the two
+threads of one stream wait for each other between them, where two streams never do.
+Torch ops release the GIL, so Python threads suffice.
 
 Each stream's thread asks libgomp for one thread (its own setting, not the process's),
 so it never starts an OpenMP team, and the threads end with the call: nothing lingers
