@@ -37,6 +37,7 @@ FEATURES: tuple[str, ...] = (
     "fallback",
     "agrees",
     "chinese",
+    "sentence_similarity",
     "lp_mean",
     "lp_min",
     "lp_opening",

@@ -17,6 +17,7 @@ from qa.answer.confidence import STRICT_WEIGHTS_FILE, load_calibration
 from qa.answer.evidence import is_evidence
 from qa.answer.evidence_selection import compress
 from qa.answer.extraction import Candidate, candidates, extractive_grounding
+from qa.answer.gate import screen
 from qa.answer.grounding import Grounder, Grounding
 from qa.answer.history import prompt_history
 from qa.answer.prompts import Passage, build_messages, select_passages
@@ -132,14 +133,10 @@ class AskPipeline:
         grounding = grounder.run(
             text.strip(), passages, question=query.text, semantic=query.language == "en"
         )
-        if grounding.dropped:
+        if grounding.dropped or grounding.corrected:
             log.info(
-                "dropped %d unsupported sentence(s): %s", len(grounding.dropped), grounding.dropped
-            )
-        if grounding.corrected:
-            log.info(
-                "replaced %d sentence(s) that contradict their passage by its words: %s",
-                len(grounding.corrected),
+                "dropped as unsupported: %s; replaced by their passage's words: %s",
+                grounding.dropped,
                 grounding.corrected,
             )
         return grounding
@@ -152,9 +149,15 @@ class AskPipeline:
             return None
         return extractive_grounding(query.text, found[0], expected_type(query.text), query.language)
 
-    def _judge(self, query: QueryContext, outcome: Outcome, timings: dict[str, float]) -> Judged:
+    def _judge(
+        self,
+        query: QueryContext,
+        outcome: Outcome,
+        timings: dict[str, float],
+        screened: dict[str, float],
+    ) -> Judged:
         """The final answer with its confidence; refused below the threshold."""
-        features = answer_features(query.text, outcome)
+        features = screened | answer_features(query.text, outcome)
         final = outcome.final
         answer = (
             assemble(final, query.language, timings)
@@ -215,7 +218,19 @@ class AskPipeline:
         hits, evidence, passages, timings = self._evidence(query)
         if not passages:
             empty = Outcome(hits, evidence, [], [], None, False, None, False)
-            yield self._judge(query, empty, timings)
+            yield self._judge(query, empty, timings, {})
+            return
+        found = candidates(query.text, passages)
+        started = time.perf_counter()
+        before = Outcome(hits, evidence, passages, found, None, False, None, False)
+        threshold = self.models.settings.answerability_threshold
+        screened = screen(query.text, before, query.query_embedder(), threshold)
+        timings["answerability_s"] = time.perf_counter() - started
+        if screened.refused:
+            log.info("refused before generating, answerability %.3f", screened.score)
+            answer = not_found(query.language, timings)
+            answer.confidence = screened.score
+            yield Judged(answer, screened.features)
             return
         generator = self.models.generator()
         earlier = prompt_history(history, self.models.settings, generator.count_tokens)
@@ -237,7 +252,6 @@ class AskPipeline:
                 yield piece
         timings["generation_s"] = time.perf_counter() - started
         draft = self._ground(query, "".join(pieces), passages)
-        found = candidates(query.text, passages)
         final = draft if draft is not None and draft.found else None
         if final is not None and self.models.settings.extraction:
             final = completed(query.text, final, passages, _FALLBACK_COVERAGE)
@@ -253,7 +267,7 @@ class AskPipeline:
             bool(fallback),
             logprobs,
         )
-        yield self._judge(query, outcome, timings)
+        yield self._judge(query, outcome, timings, screened.features)
 
     def stream(
         self, query: QueryContext, history: Sequence[Turn] | None = None

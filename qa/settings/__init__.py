@@ -188,6 +188,15 @@ class Settings(
         description="The generator strict mode (`verification`) asks, as `generator` names "
         "one; unset, the answering generator itself.",
     )
+    answerability_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Refuse, before generating, a question whose evidence scores below this "
+        "answerability (qa/answer/gate.py; the weights in "
+        "qa/answer/answerability_weights.json, for the embedders they were fitted on). "
+        "Unset (the default), the threshold fitted with the weights; 0 refuses nothing.",
+    )
     confidence_threshold: float | None = Field(
         default=None,
         ge=0.0,

@@ -61,8 +61,10 @@ def test_features_of_a_grounded_answer_that_agrees_with_the_candidate() -> None:
         _outcome("How much is the bond for a tenancy?", "The bond is at most four weeks of rent."),
     )
     # No log-probabilities were reported and strict mode is off: those features are
-    # absent, not zero (the pipeline adds `verified` only where the check ran).
-    assert set(features) == set(FEATURES) - {"lp_mean", "lp_min", "lp_opening", "verified"}
+    # absent, not zero (the pipeline adds `verified` only where the check ran, and
+    # the answerability gate, qa/answer/gate.py, `sentence_similarity`).
+    absent = {"lp_mean", "lp_min", "lp_opening", "verified", "sentence_similarity"}
+    assert set(features) == set(FEATURES) - absent
     assert features["dense_top"] == pytest.approx(0.9)
     assert features["dense_margin"] == pytest.approx(0.2)
     assert features["evidence_share"] == 0.5
@@ -85,7 +87,7 @@ def test_logprob_features_read_the_whole_draft_and_its_opening() -> None:
     features = answer_features(
         question, _outcome(question, "The bond is at most four weeks of rent.", logprobs)
     )
-    assert set(features) == set(FEATURES) - {"verified"}
+    assert set(features) == set(FEATURES) - {"verified", "sentence_similarity"}
     assert features["lp_mean"] == pytest.approx(-1.0)
     assert features["lp_min"] == -2.0
     assert features["lp_opening"] == pytest.approx(-2.0)

@@ -1,0 +1,113 @@
+"""Answerability before generation: refuse a question the evidence does not answer
+without spending seconds of generation on it.
+
+On ClapNQ the unanswerable half always retrieves a passage on the very subject, and
+the 0.5B generator then writes a fluent answer from it; after generation the
+confidence model had few more signals than before it (its log-probabilities and a
+yes/no self-check were measured and did not separate the halves: docs/EVALUATION.md).
+What separates them best is cheap and known before the generator runs: how close the
+question is to the best evidence sentences in meaning, the retrieval scores and
+margin, and how much of the question the best sentence holds. Those need no decoding,
+so the gate's weights are fitted on every question of a set's dev split
+(`scripts/fit_answerability.py`), hundreds of rows where the full pipeline allowed
+dozens, and a refused question costs milliseconds.
+
+The scores are those of the embedders the weights were fitted with; for any other
+embedder (a user's own folder) a dense score means something else, so no gate applies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer.answerability import Outcome, answer_features
+from qa.answer.confidence import Calibration
+from qa.answer.extraction import Candidate
+from qa.models.protocols import Embedder
+
+log = logging.getLogger(__name__)
+
+GATE_WEIGHTS_FILE = Path(__file__).with_name("answerability_weights.json")
+
+GATE_FEATURES: tuple[str, ...] = (
+    "dense_top",
+    "dense_margin",
+    "evidence_share",
+    "passage_coverage",
+    "best_coverage",
+    "typed_question",
+    "type_found",
+    "yesno",
+    "chinese",
+    "sentence_similarity",
+)
+"""What is known before the generator runs: retrieval, the extractive candidates, and
+the question's closeness in meaning to the best of them."""
+
+# The best few candidates by terms and answer type: the sentence that answers a
+# paraphrased question is among them far more often than not, and embedding a
+# handful of sentences costs a few milliseconds where every evidence sentence would
+# cost tens.
+_SIMILARITY_SENTENCES = 8
+
+
+def sentence_similarity(question: str, found: Sequence[Candidate], embedder: Embedder) -> float:
+    """The highest cosine between the question and one of its best candidate sentences."""
+    if not found:
+        return 0.0
+    sentences = [c.sentence for c in found[:_SIMILARITY_SENTENCES]]
+    vectors = embedder.embed_queries([question, *sentences])
+    return float(np.max(vectors[1:] @ vectors[0]))
+
+
+@dataclass(frozen=True)
+class GateCalibration:
+    calibration: Calibration
+    embedders: frozenset[str]
+    """The embedders (manifest names) whose scores the weights were fitted on."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> GateCalibration:
+        embedders = data.get("embedders")
+        if not isinstance(embedders, list) or not embedders:
+            raise ValueError("the answerability weights must name the embedders they fit")
+        calibration = Calibration.from_dict(data)
+        unknown = set(calibration.weights) - set(GATE_FEATURES)
+        if unknown:
+            raise ValueError(f"answerability weights use post-generation features: {unknown}")
+        return cls(calibration, frozenset(str(e) for e in embedders))
+
+
+@lru_cache(maxsize=4)
+def load_gate(path: Path = GATE_WEIGHTS_FILE) -> GateCalibration | None:
+    if not path.exists():
+        return None
+    return GateCalibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class Screened:
+    features: dict[str, float]
+    score: float | None
+    """The probability the question is answerable; None where no gate applies."""
+    refused: bool
+
+
+def screen(question: str, before: Outcome, embedder: Embedder, threshold: float | None) -> Screened:
+    """The gate's verdict on one question, from its outcome before generation.
+    `threshold` None means the fitted one; 0 computes the score but refuses nothing."""
+    similarity = sentence_similarity(question, before.candidates, embedder)
+    features = answer_features(question, before) | {"sentence_similarity": similarity}
+    gate = load_gate()
+    if gate is None or embedder.info["name"] not in gate.embedders:
+        return Screened(features, None, False)
+    score = gate.calibration.score({k: features[k] for k in GATE_FEATURES})
+    limit = gate.calibration.threshold if threshold is None else threshold
+    return Screened(features, score, score < limit)
