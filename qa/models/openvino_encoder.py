@@ -7,14 +7,20 @@ The torch model is exported once to ONNX with torch's own exporter, into the mod
 cache like every conversion (`qa.models.conversion.build_once`), and OpenVINO's runtime
 reads that file. OpenVINO's converter (`openvino.convert_model`) is not used: it
 reports each conversion to Google Analytics unless the user opted out in a file under
-the home folder, and nothing here may reach the network.
+the home folder, and nothing here may reach the network. Importing `openvino` alone
+sets that reporting up too (its package imports the converter, which starts its
+telemetry and, without a consent file and outside CI, sends an event from a forked
+process), so the import goes through `_openvino`, which hides the telemetry package:
+the converter then falls back to its own no-op stub.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -28,6 +34,15 @@ if TYPE_CHECKING:
 ONNX_FILE = "encoder.onnx"
 Precision = Literal["bfloat16", "float32"]
 _OPENVINO_PRECISION = {"bfloat16": "bf16", "float32": "f32"}
+
+
+def _openvino() -> ModuleType:
+    """The `openvino` package, imported with its usage telemetry unable to load (a
+    None entry in sys.modules makes `import openvino_telemetry` raise ImportError)."""
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
 
 
 def export_encoder(
@@ -70,9 +85,7 @@ class OpenVinoEncoder:
     are busy with one batch anyway."""
 
     def __init__(self, folder: Path, *, precision: Precision, threads: int) -> None:
-        import openvino
-
-        core = openvino.Core()
+        core = _openvino().Core()
         config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision],
             "PERFORMANCE_HINT": "LATENCY",
