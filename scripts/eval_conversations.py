@@ -4,6 +4,7 @@
         [--methods none rule concat rewrite] [-k 4]
     .venv/bin/python scripts/eval_conversations.py answers [--split test]
         [--answerable 40] [--seed 13] [--set NAME=VALUE ...]
+    .venv/bin/python scripts/eval_conversations.py fit-follow-up [--report FILE]
 
 The 469 MTRAG-UN reference passages are ingested with the 600 ClapNQ dev passages as
 distractors (MiniLM, once, cached under the cache folder). Each conversation's last
@@ -14,6 +15,11 @@ reported on test).
 `retrieval` (no generator but for `rewrite`): for answerable follow-ups (ANSWERABLE
 with a history), whether a gold passage is in the top k for each contextualiser
 ('none' is the last turn alone), and the median time each adds.
+`fit-follow-up` reads a dev `answers` report run with `--set answerability_threshold=0`
+(every turn's gate features recorded, nothing refused by the gate) and writes into
+qa/answer/answerability_weights.json the follow-up threshold that maximises the lower
+of two rates on its history rows: answerable turns citing a gold passage, and
+unanswerable turns declined.
 `answers` (the `fast` generator, default settings, the same pipeline as /v1/ask and
 /v1/chat/completions): a seeded sample of answerable follow-ups and every
 UNANSWERABLE turn, each asked with the full history and with the last turn alone:
@@ -32,9 +38,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
-from qa.answer.pipeline import AskPipeline
+from qa.answer.gate import GATE_FEATURES, GATE_WEIGHTS_FILE, load_gate
+from qa.answer.pipeline import AskPipeline, Judged
 from qa.records import Document, SearchRequest, Turn
 from qa.retrieval.contextualise import Contextualiser, Method
 from qa.retrieval.search import Retriever
@@ -127,9 +135,10 @@ def answers(
         rows = []
         for case in tqdm([*answerable, *refusable], desc=mode, unit="turn"):
             question, history = turns(case)
-            answer = pipeline.ask(
-                question, COLLECTION, history=history if mode == "history" else None
-            )
+            query = pipeline.open(question, COLLECTION)
+            *_, judged = pipeline.judged(query, history if mode == "history" else None)
+            assert isinstance(judged, Judged)
+            answer = judged.answer
             cited = {c.document for c in answer.citations}
             rows.append(
                 {
@@ -142,6 +151,7 @@ def answers(
                     "standalone": answer.standalone_question,
                     "answer": answer.answer,
                     "timings": answer.timings,
+                    "features": judged.features,
                 }
             )
         asked = [r for r in rows if r["answerability"] == "ANSWERABLE"]
@@ -179,11 +189,57 @@ def _at_threshold(
     }
 
 
+def fit_follow_up(report: Path, weights: Path) -> None:
+    """The follow-up threshold chosen on a dev report's history rows (see the module doc)."""
+    data = json.loads(report.read_text(encoding="utf-8"))
+    if data["split"] != "dev":
+        raise SystemExit("fit the follow-up threshold on a dev report only")
+    gate = load_gate(weights)
+    if gate is None:
+        raise SystemExit(f"no answerability weights at {weights}")
+    rows = data["modes"]["history"]["rows"]
+
+    def kept(row: dict[str, Any], threshold: float) -> bool:
+        features = row.get("features") or {}
+        if "sentence_similarity" not in features:  # refused before the gate, or a clarification
+            return bool(row["found"])
+        score = gate.calibration.score({k: features[k] for k in GATE_FEATURES})
+        return bool(row["found"]) and score >= threshold
+
+    asked = [r for r in rows if r["answerability"] == "ANSWERABLE"]
+    declined = [r for r in rows if r["answerability"] == "UNANSWERABLE"]
+    sweep = []
+    for threshold in (round(t, 2) for t in np.arange(0.0, 0.951, 0.01)):
+        cites = sum(r["cites_gold"] and kept(r, threshold) for r in asked) / len(asked)
+        refused = sum(not kept(r, threshold) for r in declined) / len(declined)
+        sweep.append((min(cites, refused), threshold, cites, refused))
+    best = max(sweep, key=lambda item: (item[0], -item[1]))
+    _, threshold, cites, refused = best
+    print(f"follow-up threshold {threshold}: cites gold {cites:.3f}, declined {refused:.3f}")
+    stored = json.loads(weights.read_text(encoding="utf-8"))
+    stored["follow_up_threshold"] = threshold
+    stored["follow_up_fit"] = {
+        "report": report.name,
+        "answerable": len(asked),
+        "unanswerable": len(declined),
+        "cites_gold": round(cites, 3),
+        "declined": round(refused, 3),
+    }
+    weights.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {weights}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("part", choices=["retrieval", "answers"])
+    parser.add_argument("part", choices=["retrieval", "answers", "fit-follow-up"])
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=ROOT / "reports" / "eval_conversations_answers_dev.json",
+        help="fit-follow-up: the dev answers report to read",
+    )
     parser.add_argument("--split", choices=["dev", "test", "all"], default="dev")
     parser.add_argument("--methods", nargs="+", default=["none", "rule", "concat", "rewrite"])
     parser.add_argument("-k", type=int, default=4, help="passages retrieved (QA_TOP_K's default)")
@@ -195,6 +251,9 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
 
+    if args.part == "fit-follow-up":
+        fit_follow_up(args.report, GATE_WEIGHTS_FILE)
+        return
     settings = Settings(**dict(item.split("=", 1) for item in args.set))
     conversations, documents = load(settings.data_dir)
     runtime = runtime_for(settings, documents)

@@ -138,6 +138,11 @@ def main() -> None:
         "fit": {k: v for k, v in report["sets"].items() if k.endswith("dev")},
     }
     data.pop("means")
+    if args.out.exists():
+        # Chosen on conversations by scripts/eval_conversations.py fit-follow-up: kept,
+        # though after new weights it should be chosen again.
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        data |= {k: v for k, v in previous.items() if k.startswith("follow_up")}
     if not args.no_write:
         args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.out}")

@@ -72,6 +72,15 @@ class GateCalibration:
     calibration: Calibration
     embedders: frozenset[str]
     """The embedders (manifest names) whose scores the weights were fitted on."""
+    follow_up_threshold: float | None = None
+    """The threshold for a follow-up in a conversation, whose standalone query carries
+    the earlier turns' terms and so scores lower than a question asked alone: chosen
+    on MTRAG-UN's dev conversations (`scripts/eval_conversations.py --fit-follow-up`)."""
+
+    def threshold(self, follow_up: bool) -> float:
+        if follow_up and self.follow_up_threshold is not None:
+            return self.follow_up_threshold
+        return self.calibration.threshold
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> GateCalibration:
@@ -82,7 +91,12 @@ class GateCalibration:
         unknown = set(calibration.weights) - set(GATE_FEATURES)
         if unknown:
             raise ValueError(f"answerability weights use post-generation features: {unknown}")
-        return cls(calibration, frozenset(str(e) for e in embedders))
+        follow_up = data.get("follow_up_threshold")
+        return cls(
+            calibration,
+            frozenset(str(e) for e in embedders),
+            None if follow_up is None else float(str(follow_up)),
+        )
 
 
 @lru_cache(maxsize=4)
@@ -100,14 +114,22 @@ class Screened:
     refused: bool
 
 
-def screen(question: str, before: Outcome, embedder: Embedder, threshold: float | None) -> Screened:
+def screen(
+    question: str,
+    before: Outcome,
+    embedder: Embedder,
+    threshold: float | None,
+    *,
+    follow_up: bool = False,
+) -> Screened:
     """The gate's verdict on one question, from its outcome before generation.
-    `threshold` None means the fitted one; 0 computes the score but refuses nothing."""
+    `threshold` None means the fitted one (for a follow-up, the follow-up one); 0
+    computes the score but refuses nothing."""
     similarity = sentence_similarity(question, before.candidates, embedder)
     features = answer_features(question, before) | {"sentence_similarity": similarity}
     gate = load_gate()
     if gate is None or embedder.info["name"] not in gate.embedders:
         return Screened(features, None, False)
     score = gate.calibration.score({k: features[k] for k in GATE_FEATURES})
-    limit = gate.calibration.threshold if threshold is None else threshold
+    limit = gate.threshold(follow_up) if threshold is None else threshold
     return Screened(features, score, score < limit)

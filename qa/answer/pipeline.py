@@ -224,7 +224,9 @@ class AskPipeline:
         started = time.perf_counter()
         before = Outcome(hits, evidence, passages, found, None, False, None, False)
         threshold = self.models.settings.answerability_threshold
-        screened = screen(query.text, before, query.query_embedder(), threshold)
+        screened = screen(
+            query.text, before, query.query_embedder(), threshold, follow_up=bool(history)
+        )
         timings["answerability_s"] = time.perf_counter() - started
         if screened.refused:
             log.info("refused before generating, answerability %.3f", screened.score)

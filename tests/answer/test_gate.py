@@ -19,7 +19,7 @@ from qa.answer.gate import (
     sentence_similarity,
 )
 from qa.answer.prompts import Passage
-from qa.records import SearchHit, StoredChunk
+from qa.records import SearchHit, StoredChunk, Turn
 from tests.answer.test_pipeline import _pipeline
 from tests.conftest import HashingEmbedder
 
@@ -73,6 +73,22 @@ def test_a_zero_threshold_refuses_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(generator.prompts) == 1
 
 
+def test_a_follow_up_is_held_to_its_own_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conversation's follow-up scores lower for the earlier turns' terms its query
+    carries; the weights give it its own threshold."""
+    gate = GateCalibration(
+        Calibration({"sentence_similarity": 0.0}, -1.0, 0.5), frozenset({"hashing"}), 0.2
+    )
+    monkeypatch.setattr(gate_module, "load_gate", lambda: gate)
+    pipeline, generator = _pipeline(tmp_path, "Take one tablet twice a day with food.")
+    assert not pipeline.ask(QUESTION, "docs").found
+    history = [Turn("user", "What is in the leaflet?"), Turn("assistant", "Tablets.")]
+    assert pipeline.ask(QUESTION, "docs", history=history).found
+    assert len(generator.prompts) == 1
+
+
 def _passage(text: str) -> Passage:
     chunk = StoredChunk(1, "leaflet", 0, 0, len(text), None, None, text, "Leaflet", {})
     return Passage(1, SearchHit(chunk, 1.0), text)
@@ -105,3 +121,5 @@ def test_the_shipped_weights_cover_the_packaged_embedders() -> None:
     assert 0.0 < gate.calibration.threshold < 1.0
     data = json.loads(GATE_WEIGHTS_FILE.read_text(encoding="utf-8"))
     assert data["fitted_on"] == {"clapnq": "dev", "covidqa": "dev", "cmrc2018": "dev"}
+    assert gate.follow_up_threshold is not None
+    assert 0.0 < gate.threshold(follow_up=True) < gate.threshold(follow_up=False)
