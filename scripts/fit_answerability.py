@@ -66,6 +66,7 @@ def feature_rows(name: str, settings: Settings, limit: int, seed: int) -> list[d
                     "id": query.id,
                     "answerable": bool(query.answers),
                     "embedder": embedder,
+                    "language": opened.language,
                     "evidence": bool(passages),
                     "features": {k: round(features.get(k, 0.0), 5) for k in GATE_FEATURES},
                 }
@@ -132,7 +133,10 @@ def main() -> None:
             print(f"{name:9s} {split:4s} {figures}")
     data = {
         **calibration.to_dict(),
-        "embedders": sorted({r["embedder"] for r in rows}),
+        "applies_to": {
+            e: sorted({r["language"] for r in rows if r["embedder"] == e})
+            for e in sorted({r["embedder"] for r in rows})
+        },
         "fitted_on": {name: "dev" for name in SETS},
         "clapnq_weight": args.clapnq_weight,
         "fit": {k: v for k, v in report["sets"].items() if k.endswith("dev")},

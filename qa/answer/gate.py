@@ -12,8 +12,9 @@ so the gate's weights are fitted on every question of a set's dev split
 (`scripts/fit_answerability.py`), hundreds of rows where the full pipeline allowed
 dozens, and a refused question costs milliseconds.
 
-The scores are those of the embedders the weights were fitted with; for any other
-embedder (a user's own folder) a dense score means something else, so no gate applies.
+The scores are those of the embedders, and the questions' languages, the weights were
+fitted on (MiniLM on English, e5 on Chinese); elsewhere (a user's own embedder, English
+on an e5 collection) a dense score sits in another band, so no gate applies.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from qa.answer.answerability import Outcome, answer_features
 from qa.answer.confidence import Calibration
 from qa.answer.extraction import Candidate
 from qa.models.protocols import Embedder
+from qa.text import detect
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,8 @@ def sentence_similarity(question: str, found: Sequence[Candidate], embedder: Emb
 @dataclass(frozen=True)
 class GateCalibration:
     calibration: Calibration
-    embedders: frozenset[str]
-    """The embedders (manifest names) whose scores the weights were fitted on."""
+    applies_to: frozenset[tuple[str, str]]
+    """The (embedder manifest name, question language) pairs the weights were fitted on."""
     follow_up_threshold: float | None = None
     """The threshold for a follow-up in a conversation, whose standalone query carries
     the earlier turns' terms and so scores lower than a question asked alone: chosen
@@ -84,8 +86,8 @@ class GateCalibration:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> GateCalibration:
-        embedders = data.get("embedders")
-        if not isinstance(embedders, list) or not embedders:
+        pairs = data.get("applies_to")
+        if not isinstance(pairs, dict) or not pairs:
             raise ValueError("the answerability weights must name the embedders they fit")
         calibration = Calibration.from_dict(data)
         unknown = set(calibration.weights) - set(GATE_FEATURES)
@@ -94,7 +96,7 @@ class GateCalibration:
         follow_up = data.get("follow_up_threshold")
         return cls(
             calibration,
-            frozenset(str(e) for e in embedders),
+            frozenset((str(e), str(lang)) for e, langs in pairs.items() for lang in langs),
             None if follow_up is None else float(str(follow_up)),
         )
 
@@ -128,7 +130,7 @@ def screen(
     similarity = sentence_similarity(question, before.candidates, embedder)
     features = answer_features(question, before) | {"sentence_similarity": similarity}
     gate = load_gate()
-    if gate is None or embedder.info["name"] not in gate.embedders:
+    if gate is None or (embedder.info["name"], detect(question)) not in gate.applies_to:
         return Screened(features, None, False)
     score = gate.calibration.score({k: features[k] for k in GATE_FEATURES})
     limit = gate.threshold(follow_up) if threshold is None else threshold

@@ -27,9 +27,8 @@ QUESTION = "How often do I take a tablet?"
 
 
 def _gate(monkeypatch: pytest.MonkeyPatch, bias: float, embedders: set[str]) -> GateCalibration:
-    gate = GateCalibration(
-        Calibration({"sentence_similarity": 0.0}, bias, 0.5), frozenset(embedders)
-    )
+    pairs = frozenset((e, "en") for e in embedders)
+    gate = GateCalibration(Calibration({"sentence_similarity": 0.0}, bias, 0.5), pairs)
     monkeypatch.setattr(gate_module, "load_gate", lambda: gate)
     return gate
 
@@ -64,6 +63,18 @@ def test_the_gate_leaves_alone_an_embedder_it_was_not_fitted_on(
     assert len(generator.prompts) == 1
 
 
+def test_the_gate_leaves_alone_a_language_it_was_not_fitted_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = GateCalibration(
+        Calibration({"sentence_similarity": 0.0}, -5.0, 0.5), frozenset({("hashing", "zh")})
+    )
+    monkeypatch.setattr(gate_module, "load_gate", lambda: gate)
+    pipeline, generator = _pipeline(tmp_path, "Take one tablet twice a day with food.")
+    assert pipeline.ask(QUESTION, "docs").found
+    assert len(generator.prompts) == 1
+
+
 def test_a_zero_threshold_refuses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _gate(monkeypatch, -5.0, {"hashing"})
     pipeline, generator = _pipeline(
@@ -79,7 +90,7 @@ def test_a_follow_up_is_held_to_its_own_threshold(
     """A conversation's follow-up scores lower for the earlier turns' terms its query
     carries; the weights give it its own threshold."""
     gate = GateCalibration(
-        Calibration({"sentence_similarity": 0.0}, -1.0, 0.5), frozenset({"hashing"}), 0.2
+        Calibration({"sentence_similarity": 0.0}, -1.0, 0.5), frozenset({("hashing", "en")}), 0.2
     )
     monkeypatch.setattr(gate_module, "load_gate", lambda: gate)
     pipeline, generator = _pipeline(tmp_path, "Take one tablet twice a day with food.")
@@ -108,7 +119,7 @@ def test_weights_must_name_their_embedders_and_use_only_features_known_before_ge
     weights = {"weights": {"dense_top": 1.0}, "bias": 0.0, "threshold": 0.5}
     with pytest.raises(ValueError, match="embedders"):
         GateCalibration.from_dict(weights)
-    late = {**weights, "weights": {"grounded": 1.0}, "embedders": ["minilm"]}
+    late = {**weights, "weights": {"grounded": 1.0}, "applies_to": {"minilm": ["en"]}}
     with pytest.raises(ValueError, match="post-generation"):
         GateCalibration.from_dict(late)
 
@@ -116,7 +127,7 @@ def test_weights_must_name_their_embedders_and_use_only_features_known_before_ge
 def test_the_shipped_weights_cover_the_packaged_embedders() -> None:
     gate = load_gate(GATE_WEIGHTS_FILE)
     assert gate is not None
-    assert {"minilm", "e5-multilingual"} <= gate.embedders
+    assert gate.applies_to == {("minilm", "en"), ("e5-multilingual", "zh")}
     assert set(gate.calibration.weights) == set(GATE_FEATURES)
     assert 0.0 < gate.calibration.threshold < 1.0
     data = json.loads(GATE_WEIGHTS_FILE.read_text(encoding="utf-8"))

@@ -219,7 +219,10 @@ def test_errors_that_are_not_problem_documents() -> None:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update({"QA_GENERATOR": "tiny", "HF_HUB_OFFLINE": "1"})
+    # The answerability gate refuses this short question over one MiniLM document
+    # (score 0.59 against 0.67: docs/EVALUATION.md); what is tested here is the
+    # client's streaming, so the question must reach the generator.
+    env.update({"QA_GENERATOR": "tiny", "HF_HUB_OFFLINE": "1", "QA_ANSWERABILITY_THRESHOLD": "0"})
     return env
 
 
