@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from qa.answer.gate import GATE_FEATURES, GATE_WEIGHTS_FILE, load_gate
+from qa.answer.gate import GATE_WEIGHTS_FILE, load_gate
 from qa.answer.pipeline import AskPipeline, Judged
 from qa.records import Document, SearchRequest, Turn
 from qa.retrieval.contextualise import Contextualiser, Method
@@ -203,8 +203,7 @@ def fit_follow_up(report: Path, weights: Path) -> None:
         features = row.get("features") or {}
         if "sentence_similarity" not in features:  # refused before the gate, or a clarification
             return bool(row["found"])
-        score = gate.calibration.score({k: features[k] for k in GATE_FEATURES})
-        return bool(row["found"]) and score >= threshold
+        return bool(row["found"]) and gate.score(features) >= threshold
 
     asked = [r for r in rows if r["answerability"] == "ANSWERABLE"]
     declined = [r for r in rows if r["answerability"] == "UNANSWERABLE"]

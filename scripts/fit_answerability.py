@@ -29,7 +29,7 @@ from tqdm import tqdm
 from qa.answer.answerability import Outcome
 from qa.answer.confidence import Calibration
 from qa.answer.extraction import candidates
-from qa.answer.gate import GATE_FEATURES, GATE_WEIGHTS_FILE, screen
+from qa.answer.gate import GATE_FEATURES, GATE_WEIGHTS_FILE, gate_features
 from qa.answer.pipeline import AskPipeline
 from qa.eval.answers import Split, sample
 from qa.eval.datasets import load_dataset
@@ -58,7 +58,7 @@ def feature_rows(name: str, settings: Settings, limit: int, seed: int) -> list[d
             hits, evidence, passages, _ = pipeline._evidence(opened)
             found = candidates(opened.text, passages)
             before = Outcome(hits, evidence, passages, found, None, False, None, False)
-            features = screen(opened.text, before, opened.query_embedder(), 0.0).features
+            features = gate_features(opened.text, before, opened.query_embedder())
             rows.append(
                 {
                     "set": name,
@@ -118,8 +118,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="report without saving weights")
     args = parser.parse_args()
 
-    # The features are computed with the gate off, whatever the environment says.
-    settings = Settings(answerability_threshold=0.0)
+    settings = Settings()
     rows = [r for name in SETS for r in feature_rows(name, settings, args.limit, args.seed)]
     calibration = fit(rows, args.clapnq_weight)
     report: dict[str, Any] = {"threshold": calibration.threshold, "sets": {}}

@@ -20,7 +20,6 @@ on an e5 collection) a dense score sits in another band, so no gate applies.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,8 +32,6 @@ from qa.answer.confidence import Calibration
 from qa.answer.extraction import Candidate
 from qa.models.protocols import Embedder
 from qa.text import detect
-
-log = logging.getLogger(__name__)
 
 GATE_WEIGHTS_FILE = Path(__file__).with_name("answerability_weights.json")
 
@@ -77,7 +74,13 @@ class GateCalibration:
     follow_up_threshold: float | None = None
     """The threshold for a follow-up in a conversation, whose standalone query carries
     the earlier turns' terms and so scores lower than a question asked alone: chosen
-    on MTRAG-UN's dev conversations (`scripts/eval_conversations.py --fit-follow-up`)."""
+    on MTRAG-UN's dev conversations (`scripts/eval_conversations.py fit-follow-up`)."""
+
+    def applies(self, embedder: Embedder, question: str) -> bool:
+        return (embedder.info["name"], detect(question)) in self.applies_to
+
+    def score(self, features: dict[str, float]) -> float:
+        return self.calibration.score({k: features[k] for k in GATE_FEATURES})
 
     def threshold(self, follow_up: bool) -> float:
         if follow_up and self.follow_up_threshold is not None:
@@ -116,6 +119,12 @@ class Screened:
     refused: bool
 
 
+def gate_features(question: str, before: Outcome, embedder: Embedder) -> dict[str, float]:
+    """Every feature known before generation, the gate's among them."""
+    similarity = sentence_similarity(question, before.candidates, embedder)
+    return answer_features(question, before) | {"sentence_similarity": similarity}
+
+
 def screen(
     question: str,
     before: Outcome,
@@ -126,12 +135,12 @@ def screen(
 ) -> Screened:
     """The gate's verdict on one question, from its outcome before generation.
     `threshold` None means the fitted one (for a follow-up, the follow-up one); 0
-    computes the score but refuses nothing."""
-    similarity = sentence_similarity(question, before.candidates, embedder)
-    features = answer_features(question, before) | {"sentence_similarity": similarity}
+    computes the score but refuses nothing. Where no gate applies, the sentences are
+    not embedded: nothing else reads their similarity."""
     gate = load_gate()
-    if gate is None or (embedder.info["name"], detect(question)) not in gate.applies_to:
-        return Screened(features, None, False)
-    score = gate.calibration.score({k: features[k] for k in GATE_FEATURES})
+    if gate is None or not gate.applies(embedder, question):
+        return Screened(answer_features(question, before), None, False)
+    features = gate_features(question, before, embedder)
+    score = gate.score(features)
     limit = gate.threshold(follow_up) if threshold is None else threshold
     return Screened(features, score, score < limit)

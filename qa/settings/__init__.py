@@ -194,7 +194,8 @@ class Settings(
         le=1.0,
         description="Refuse, before generating, a question whose evidence scores below this "
         "answerability (qa/answer/gate.py; the weights in "
-        "qa/answer/answerability_weights.json, for the embedders they were fitted on). "
+        "qa/answer/answerability_weights.json, for the embedder and question-language "
+        "pairs they were fitted on). "
         "Unset (the default), the threshold fitted with the weights; 0 refuses nothing.",
     )
     confidence_threshold: float | None = Field(

@@ -18,6 +18,7 @@ from qa.answer.gate import (
     load_gate,
     sentence_similarity,
 )
+from qa.answer.pipeline import Judged
 from qa.answer.prompts import Passage
 from qa.records import SearchHit, StoredChunk, Turn
 from tests.answer.test_pipeline import _pipeline
@@ -26,17 +27,12 @@ from tests.conftest import HashingEmbedder
 QUESTION = "How often do I take a tablet?"
 
 
-def _gate(monkeypatch: pytest.MonkeyPatch, bias: float, embedders: set[str]) -> GateCalibration:
-    pairs = frozenset((e, "en") for e in embedders)
-    gate = GateCalibration(Calibration({"sentence_similarity": 0.0}, bias, 0.5), pairs)
-    monkeypatch.setattr(gate_module, "load_gate", lambda: gate)
-    return gate
-
-
 def test_a_question_below_the_gate_is_refused_without_generating(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = _gate(monkeypatch, -5.0, {"hashing"})
+    pairs = frozenset({("hashing", "en")})
+    gate = GateCalibration(Calibration({"sentence_similarity": 0.0}, -5.0, 0.5), pairs)
+    monkeypatch.setattr(gate_module, "load_gate", lambda: gate)
     pipeline, generator = _pipeline(tmp_path, "Take one tablet twice a day with food.")
     answer = pipeline.ask(QUESTION, "docs")
     assert not answer.found
@@ -45,43 +41,33 @@ def test_a_question_below_the_gate_is_refused_without_generating(
     assert "answerability_s" in answer.timings
 
 
-def test_a_question_above_the_gate_is_answered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("bias", "pairs", "settings", "gated"),
+    [
+        pytest.param(5.0, {("hashing", "en")}, {}, True, id="above the threshold"),
+        pytest.param(-5.0, {("hashing", "en")}, {"answerability_threshold": 0}, True, id="zero"),
+        pytest.param(-5.0, {("minilm", "en")}, {}, False, id="an embedder it was not fitted on"),
+        pytest.param(-5.0, {("hashing", "zh")}, {}, False, id="a language it was not fitted on"),
+    ],
+)
+def test_the_question_reaches_the_generator(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bias: float,
+    pairs: set[tuple[str, str]],
+    settings: dict[str, object],
+    gated: bool,
 ) -> None:
-    _gate(monkeypatch, 5.0, {"hashing"})
-    pipeline, generator = _pipeline(tmp_path, "Take one tablet twice a day with food.")
-    assert pipeline.ask(QUESTION, "docs").found
-    assert len(generator.prompts) == 1
-
-
-def test_the_gate_leaves_alone_an_embedder_it_was_not_fitted_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _gate(monkeypatch, -5.0, {"minilm"})
-    pipeline, generator = _pipeline(tmp_path, "Take one tablet twice a day with food.")
-    assert pipeline.ask(QUESTION, "docs").found
-    assert len(generator.prompts) == 1
-
-
-def test_the_gate_leaves_alone_a_language_it_was_not_fitted_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate = GateCalibration(
-        Calibration({"sentence_similarity": 0.0}, -5.0, 0.5), frozenset({("hashing", "zh")})
-    )
+    """Above the threshold, at threshold 0, or where the weights do not apply; only
+    where they apply are the candidate sentences embedded for their similarity."""
+    gate = GateCalibration(Calibration({"sentence_similarity": 0.0}, bias, 0.5), frozenset(pairs))
     monkeypatch.setattr(gate_module, "load_gate", lambda: gate)
-    pipeline, generator = _pipeline(tmp_path, "Take one tablet twice a day with food.")
-    assert pipeline.ask(QUESTION, "docs").found
+    pipeline, generator = _pipeline(tmp_path, "Take one tablet twice a day with food.", **settings)
+    *_, judged = pipeline.judged(pipeline.open(QUESTION, "docs"))
+    assert isinstance(judged, Judged)
+    assert judged.answer.found
     assert len(generator.prompts) == 1
-
-
-def test_a_zero_threshold_refuses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _gate(monkeypatch, -5.0, {"hashing"})
-    pipeline, generator = _pipeline(
-        tmp_path, "Take one tablet twice a day with food.", answerability_threshold=0
-    )
-    assert pipeline.ask(QUESTION, "docs").found
-    assert len(generator.prompts) == 1
+    assert ("sentence_similarity" in judged.features) == gated
 
 
 def test_a_follow_up_is_held_to_its_own_threshold(
