@@ -127,6 +127,7 @@ class Runtime:
                     dtype=self.settings.generator_dtype,
                     backend=self.settings.generator_backend,
                     threads=self.settings.threads,
+                    prefill=self.settings.generator_prefill,
                 )
             return self._generator
 

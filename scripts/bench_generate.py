@@ -18,6 +18,9 @@ Variants:
   llama-cpp                   the preset's GGUF file run natively by llama-cpp-python
                               (the `gguf` extra, built by `make install`; skipped when
                               it is not importable)
+  openvino-prefill            float32 decoding from the keys and values OpenVINO read the
+                              prompt into in bfloat16 (QA_GENERATOR_PREFILL=openvino;
+                              exported once into the cache)
   ct2-int8, ct2-int8_float32  the converted folder re-converted once by CTranslate2 to
                               int8 weights (per-channel scales), computed in int8 or with
                               float32 activations (the `ct2` extra; skipped without it)
@@ -108,14 +111,18 @@ class Timing:
 Answerer = Callable[[list[ChatMessage]], tuple[list[int], int, "Timing"]]
 
 
-def run_transformers(variant: str, folder: Path, new: int) -> Answerer:
+def run_transformers(variant: str, folder: Path, new: int, cache: Path) -> Answerer:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from qa.models.openvino_prefill import OpenVinoPrefill, export_prefill
     from qa.models.quantization import quantize_int8
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    dtype = torch.float32 if variant == "int8" else getattr(torch, variant)
+    prefill = None
+    if variant == "openvino-prefill":
+        prefill = OpenVinoPrefill(export_prefill(folder, cache), threads=0)
+    dtype = torch.float32 if variant in ("int8", "openvino-prefill") else getattr(torch, variant)
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
     model.eval()
     if variant == "int8":
@@ -130,8 +137,13 @@ def run_transformers(variant: str, folder: Path, new: int) -> Answerer:
         )
         timing = Timing()
         with torch.inference_mode():
+            ids = inputs["input_ids"]
+            read = {}
+            if prefill is not None:  # inside the timing: it is the prompt's reading
+                read["cache"] = prefill.cache(ids[:, :-1], model.config)
             out = model.generate(
                 **inputs,
+                **read,
                 max_new_tokens=new,
                 min_new_tokens=new,
                 do_sample=False,
@@ -240,6 +252,7 @@ def main() -> None:
             "llama-cpp",
             "ct2-int8",
             "ct2-int8_float32",
+            "openvino-prefill",
         ],
     )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_generate.json")
@@ -280,7 +293,9 @@ def main() -> None:
                     variant.removeprefix("ct2-"), folder, settings.cache_dir, args.new_tokens
                 )
             else:
-                answerers[variant] = run_transformers(variant, folder, args.new_tokens)
+                answerers[variant] = run_transformers(
+                    variant, folder, args.new_tokens, settings.cache_dir
+                )
             answerers[variant](messages[0])  # warm-up
         first: dict[str, list[float]] = {v: [] for v in answerers}
         prompt_rates: dict[str, list[float]] = {v: [] for v in answerers}

@@ -6,10 +6,13 @@ import logging
 import threading
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.models.chat_tokenizer import count_tokens, load_chat_tokenizer
 from qa.models.protocols import ChatMessage
+
+if TYPE_CHECKING:
+    from qa.models.openvino_prefill import OpenVinoPrefill
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,14 @@ class _TokenLogprobs:
 
 
 class TransformersGenerator:
-    def __init__(self, folder: Path, name: str, *, dtype: str = "float32") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        name: str,
+        *,
+        dtype: str = "float32",
+        prefill: OpenVinoPrefill | None = None,
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
@@ -58,6 +68,7 @@ class TransformersGenerator:
             str(folder), dtype=getattr(torch, dtype), local_files_only=True
         )
         self._model.eval()
+        self._prefill = prefill
         self._lock = threading.Lock()
         self._yes_no: tuple[Sequence[int], ...] | None = None
 
@@ -95,6 +106,14 @@ class TransformersGenerator:
         margin = torch.logsumexp(scores[list(yes)], 0) - torch.logsumexp(scores[list(no)], 0)
         return float(torch.sigmoid(margin))
 
+    def _read_ahead(self, input_ids: Any) -> dict[str, Any]:
+        """`generate`'s cache of every prompt token but the last, read by the prefill
+        backend where there is one: `generate` then reads the last token itself and
+        decodes from there, so the first token comes from the same code path."""
+        if self._prefill is None or input_ids.shape[1] < 2:
+            return {}
+        return {"cache": self._prefill.cache(input_ids[:, :-1], self._model.config)}
+
     def stream(
         self,
         messages: Sequence[ChatMessage],
@@ -121,6 +140,7 @@ class TransformersGenerator:
                 with self._lock, torch.inference_mode():
                     self._model.generate(
                         **inputs,
+                        **self._read_ahead(inputs["input_ids"]),
                         max_new_tokens=max_new_tokens,
                         do_sample=False,
                         pad_token_id=pad_id,

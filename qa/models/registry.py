@@ -178,6 +178,7 @@ def load_generator(
     dtype: str = "float32",
     backend: GeneratorBackend = "transformers",
     threads: int = 0,
+    prefill: Literal["auto", "openvino", "torch"] = "torch",
 ) -> Generator:
     path = prepare_generator(spec, cache_dir, backend)
     name = spec if spec in GENERATOR_PRESETS else path.name
@@ -192,7 +193,23 @@ def load_generator(
 
     from qa.models.hf_generator import TransformersGenerator
 
-    return TransformersGenerator(path, name, dtype=dtype)
+    reader = None
+    if uses_openvino_prefill(prefill, dtype):
+        from qa.models.openvino_prefill import OpenVinoPrefill, export_prefill
+
+        reader = OpenVinoPrefill(export_prefill(path, cache_dir), threads=threads)
+    return TransformersGenerator(path, name, dtype=dtype, prefill=reader)
+
+
+def uses_openvino_prefill(prefill: Literal["auto", "openvino", "torch"], dtype: str) -> bool:
+    """Whether the transformers backend reads prompts with OpenVINO: asked for, or 'auto'
+    on a CPU with bfloat16 instructions (elsewhere OpenVINO's bfloat16 is emulated) and
+    the float32 model it was measured against."""
+    if prefill == "auto":
+        from qa.models.embedders import native_bfloat16
+
+        return dtype == "float32" and native_bfloat16()
+    return prefill == "openvino"
 
 
 def load_remote_generator(settings: Settings) -> RemoteGenerator:

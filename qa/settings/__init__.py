@@ -79,6 +79,12 @@ class Settings(
         description="Compute type of the transformers backend; float32 measured fastest on "
         "CPUs here.",
     )
+    generator_prefill: Literal["auto", "openvino", "torch"] = Field(
+        default="auto",
+        description="What reads the prompt for the transformers backend. 'openvino' reads it "
+        "in bfloat16 (exported once into the cache), torch decodes from there; 'auto' picks "
+        "it on CPUs with bfloat16 instructions (docs/PERFORMANCE.md).",
+    )
     fusion: Literal["blend", "rrf"] = Field(
         default="blend",
         description="How dense and BM25 candidates combine: a blend of min-max-normalised "
