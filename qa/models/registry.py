@@ -197,7 +197,14 @@ def load_generator(
     if uses_openvino_prefill(prefill, dtype):
         from qa.models.openvino_prefill import OpenVinoPrefill, export_prefill
 
-        reader = OpenVinoPrefill(export_prefill(path, cache_dir), threads=threads)
+        try:
+            reader = OpenVinoPrefill(export_prefill(path, cache_dir), threads=threads)
+        except Exception as exc:
+            if prefill != "auto":
+                raise
+            # A user's own model may not export (an architecture the exporter cannot
+            # trace): 'auto' then answers as before, only slower to the first token.
+            log.warning("no OpenVINO prompt reader for %s (%s); torch reads prompts", name, exc)
     return TransformersGenerator(path, name, dtype=dtype, prefill=reader)
 
 

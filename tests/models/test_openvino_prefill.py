@@ -95,3 +95,22 @@ def test_the_loaded_generator_reads_with_openvino_when_asked(tiny: tuple[Path, P
     assert isinstance(with_reader, TransformersGenerator)
     assert isinstance(with_reader._prefill, OpenVinoPrefill)
     assert isinstance(without, TransformersGenerator) and without._prefill is None
+
+
+def test_auto_falls_back_to_torch_when_the_export_fails(
+    tiny: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import qa.models.openvino_prefill as prefill
+
+    def unexportable(folder: Path, cache_dir: Path) -> Path:
+        raise RuntimeError("cannot trace this architecture")
+
+    monkeypatch.setattr(prefill, "export_prefill", unexportable)
+    monkeypatch.setattr(embedders, "native_bfloat16", lambda: True)
+    cache = Settings().cache_dir
+    with caplog.at_level("WARNING", logger="qa.models.registry"):
+        generator = registry.load_generator("tiny", cache, prefill="auto")
+    assert isinstance(generator, TransformersGenerator) and generator._prefill is None
+    assert "cannot trace this architecture" in caplog.text
+    with pytest.raises(RuntimeError, match="cannot trace"):
+        registry.load_generator("tiny", cache, prefill="openvino")
