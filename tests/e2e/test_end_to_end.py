@@ -261,6 +261,13 @@ def test_models_prepare_lists_every_model() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith("embedder minilm: ") and lines[1].startswith("embedder e5-multi")
     assert lines[2].startswith("generator tiny: ") and lines[2].endswith("-f16")
+    from qa.models.embedders import native_bfloat16
+
+    if native_bfloat16():  # QA_GENERATOR_PREFILL=auto: the prompt reader is exported too
+        assert lines[3].startswith("prompt reader (OpenVINO): ")
+        assert lines[3].endswith("-f16-ov-prefill")
+    else:
+        assert len(lines) == 3
 
 
 def test_chinese_question_over_a_chinese_collection(tmp_path: Path) -> None:
