@@ -22,7 +22,7 @@ def models_prepare(
     file for llama.cpp, or a converted folder for transformers, with its OpenVINO prompt
     reader where that is on)."""
     from qa.models.embedders import embedder_folder
-    from qa.models.registry import prepare_generator, uses_openvino_prefill
+    from qa.models.registry import prepare_generator, prompt_reader
 
     settings = settings_for(generator=generator)
     auto = settings.embedder == "auto"
@@ -31,10 +31,13 @@ def models_prepare(
         typer.echo(f"embedder {name}: {embedder_path}")
     path = prepare_generator(settings.generator, settings.cache_dir, settings.generator_backend)
     typer.echo(f"generator {settings.generator}: {path}")
-    transformers = settings.generator_backend == "transformers" and not settings.generator_url
-    if transformers and uses_openvino_prefill(settings.generator_prefill, settings.generator_dtype):
-        from qa.models.openvino_prefill import OpenVinoPrefill, export_prefill
-
-        exported = export_prefill(path, settings.cache_dir)
-        OpenVinoPrefill(exported, threads=settings.threads)  # compiled once, into its cache
-        typer.echo(f"prompt reader (OpenVINO): {exported}")
+    if settings.generator_backend == "transformers" and not settings.generator_url:
+        reader = prompt_reader(
+            path,
+            settings.cache_dir,
+            prefill=settings.generator_prefill,
+            dtype=settings.generator_dtype,
+            threads=settings.threads,
+        )  # exported and compiled once, into the cache
+        if reader is not None:
+            typer.echo(f"prompt reader (OpenVINO): {reader.folder}")

@@ -16,6 +16,7 @@ which keeps OpenVINO's telemetry from loading.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,12 +36,24 @@ COMPILED = "compiled"
 def export_prefill(folder: Path, cache_dir: Path) -> Path:
     """The OpenVINO IR of the folder's transformer, returning every layer's keys and
     values for the tokens it reads, converted once into the cache."""
+    identity = model_identity(folder)
     return build_once(
-        cache_dir / "generators" / f"{folder.name}-ov-prefill",
+        cache_dir / "generators" / f"{folder.name}-{identity[:12]}-ov-prefill",
         lambda out: _export(folder, out),
-        marker=str(folder),
+        marker=identity,
         what=f"{folder.name} for OpenVINO prompt reading",
     )
+
+
+def model_identity(folder: Path) -> str:
+    """A digest of where the model is and of its files' names, sizes and times: two
+    user folders of the same name, or a folder whose weights were replaced, never share
+    an export."""
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        stat = path.stat()
+        digest.update(f"\0{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
 
 
 def _export(folder: Path, out: Path) -> None:
@@ -100,6 +113,7 @@ class OpenVinoPrefill:
         }
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
+        self.folder = folder
         compiled = core.compile_model(str(folder / MODEL_XML), "CPU", config)
         self._request = compiled.create_infer_request()
         self._lock = threading.Lock()

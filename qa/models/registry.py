@@ -24,6 +24,7 @@ from qa.settings import Settings
 from qa.settings.remote import read_key
 
 if TYPE_CHECKING:
+    from qa.models.openvino_prefill import OpenVinoPrefill
     from qa.models.remote_generator import RemoteGenerator
 
 log = logging.getLogger(__name__)
@@ -193,19 +194,33 @@ def load_generator(
 
     from qa.models.hf_generator import TransformersGenerator
 
-    reader = None
-    if uses_openvino_prefill(prefill, dtype):
-        from qa.models.openvino_prefill import OpenVinoPrefill, export_prefill
-
-        try:
-            reader = OpenVinoPrefill(export_prefill(path, cache_dir), threads=threads)
-        except Exception as exc:
-            if prefill != "auto":
-                raise
-            # A user's own model may not export (an architecture the exporter cannot
-            # trace): 'auto' then answers as before, only slower to the first token.
-            log.warning("no OpenVINO prompt reader for %s (%s); torch reads prompts", name, exc)
+    reader = prompt_reader(path, cache_dir, prefill=prefill, dtype=dtype, threads=threads)
     return TransformersGenerator(path, name, dtype=dtype, prefill=reader)
+
+
+def prompt_reader(
+    folder: Path,
+    cache_dir: Path,
+    *,
+    prefill: Literal["auto", "openvino", "torch"],
+    dtype: str,
+    threads: int,
+) -> OpenVinoPrefill | None:
+    """The OpenVINO prompt reader of a converted folder where the setting turns it on,
+    exported and compiled once into the cache; None where torch reads prompts."""
+    if not uses_openvino_prefill(prefill, dtype):
+        return None
+    from qa.models.openvino_prefill import OpenVinoPrefill, export_prefill
+
+    try:
+        return OpenVinoPrefill(export_prefill(folder, cache_dir), threads=threads)
+    except Exception as exc:
+        if prefill != "auto":
+            raise
+        # A user's own model may not export (an architecture the exporter cannot
+        # trace): 'auto' then answers as before, only slower to the first token.
+        log.warning("no OpenVINO prompt reader for %s (%s); torch reads prompts", folder, exc)
+        return None
 
 
 def uses_openvino_prefill(prefill: Literal["auto", "openvino", "torch"], dtype: str) -> bool:

@@ -97,6 +97,20 @@ def test_the_loaded_generator_reads_with_openvino_when_asked(tiny: tuple[Path, P
     assert isinstance(without, TransformersGenerator) and without._prefill is None
 
 
+def test_each_model_folder_gets_its_own_export(tmp_path: Path) -> None:
+    from qa.models.openvino_prefill import model_identity
+
+    first, second = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    for folder in (first, second):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+    assert model_identity(first) != model_identity(second)  # same name, elsewhere
+    before = model_identity(first)
+    (first / "model.safetensors").write_bytes(b"new weights")
+    assert model_identity(first) != before
+    assert model_identity(first) == model_identity(first)
+
+
 def test_auto_falls_back_to_torch_when_the_export_fails(
     tiny: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
