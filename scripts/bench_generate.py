@@ -2,7 +2,8 @@
 whether the answers stay those of float32.
 
     .venv/bin/python scripts/bench_generate.py [--generator fast] [--questions 8]
-        [--variants float32 float16 bfloat16 int8 llama-cpp] [--new-tokens 48]
+        [--variants float32 float16 bfloat16 int8 llama-cpp ct2-int8 openvino-prefill]
+        [--new-tokens 48]
 
 The prompts are the pipeline's own: each question of tests/fixtures/corpus_questions.jsonl
 (the first --questions) is searched in a temporary index of corpus/ built with the
@@ -243,7 +244,15 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["float32", "float16", "bfloat16", "int8", "llama-cpp", "ct2-int8"],
+        default=[
+            "float32",
+            "float16",
+            "bfloat16",
+            "int8",
+            "llama-cpp",
+            "ct2-int8",
+            "openvino-prefill",
+        ],
         choices=[
             "float32",
             "float16",
