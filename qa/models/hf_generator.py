@@ -106,14 +106,6 @@ class TransformersGenerator:
         margin = torch.logsumexp(scores[list(yes)], 0) - torch.logsumexp(scores[list(no)], 0)
         return float(torch.sigmoid(margin))
 
-    def _read_ahead(self, input_ids: Any) -> dict[str, Any]:
-        """`generate`'s cache of every prompt token but the last, read by the prefill
-        backend where there is one: `generate` then reads the last token itself and
-        decodes from there, so the first token comes from the same code path."""
-        if self._prefill is None or input_ids.shape[1] < 2:
-            return {}
-        return {"cache": self._prefill.cache(input_ids[:, :-1], self._model.config)}
-
     def stream(
         self,
         messages: Sequence[ChatMessage],
@@ -138,9 +130,16 @@ class TransformersGenerator:
         def run() -> None:
             try:
                 with self._lock, torch.inference_mode():
+                    # The prompt read by OpenVINO where there is a reader; the first
+                    # token and the rest come from `generate` either way.
+                    read_ahead = (
+                        self._prefill.read_ahead(inputs["input_ids"], self._model.config)
+                        if self._prefill is not None
+                        else {}
+                    )
                     self._model.generate(
                         **inputs,
-                        **self._read_ahead(inputs["input_ids"]),
+                        **read_ahead,
                         max_new_tokens=max_new_tokens,
                         do_sample=False,
                         pad_token_id=pad_id,

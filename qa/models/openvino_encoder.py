@@ -45,6 +45,23 @@ def _openvino() -> ModuleType:
     return openvino
 
 
+def infer_request(
+    model: Path, *, precision: Precision, threads: int, cache_dir: Path | None = None
+) -> Any:
+    """An inference request of ``model`` (ONNX or OpenVINO IR) compiled for this CPU for
+    latency; ``threads`` 0 leaves the count to OpenVINO. With ``cache_dir`` the compiled
+    model is cached there, so a later load skips compiling."""
+    config: dict[str, Any] = {
+        "INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision],
+        "PERFORMANCE_HINT": "LATENCY",
+    }
+    if threads > 0:
+        config["INFERENCE_NUM_THREADS"] = threads
+    if cache_dir is not None:
+        config["CACHE_DIR"] = str(cache_dir)
+    return _openvino().Core().compile_model(str(model), "CPU", config).create_infer_request()
+
+
 def export_encoder(
     load: Callable[[], torch.nn.Module], dest: Path, *, marker: str, what: str
 ) -> Path:
@@ -85,15 +102,7 @@ class OpenVinoEncoder:
     are busy with one batch anyway."""
 
     def __init__(self, folder: Path, *, precision: Precision, threads: int) -> None:
-        core = _openvino().Core()
-        config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision],
-            "PERFORMANCE_HINT": "LATENCY",
-        }
-        if threads > 0:
-            config["INFERENCE_NUM_THREADS"] = threads
-        compiled = core.compile_model(core.read_model(str(folder / ONNX_FILE)), "CPU", config)
-        self._request = compiled.create_infer_request()
+        self._request = infer_request(folder / ONNX_FILE, precision=precision, threads=threads)
         self._lock = threading.Lock()
 
     def hidden(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.models.conversion import build_once
-from qa.models.openvino_encoder import _openvino
+from qa.models.openvino_encoder import _openvino, infer_request
 
 if TYPE_CHECKING:
     import torch
@@ -104,19 +104,19 @@ class OpenVinoPrefill:
     reads one prompt at a time anyway."""
 
     def __init__(self, folder: Path, *, threads: int) -> None:
-        ov = _openvino()
-        core = ov.Core()
-        config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": "bf16",
-            "PERFORMANCE_HINT": "LATENCY",
-            "CACHE_DIR": str(folder / COMPILED),
-        }
-        if threads > 0:
-            config["INFERENCE_NUM_THREADS"] = threads
         self.folder = folder
-        compiled = core.compile_model(str(folder / MODEL_XML), "CPU", config)
-        self._request = compiled.create_infer_request()
+        self._request = infer_request(
+            folder / MODEL_XML, precision="bfloat16", threads=threads, cache_dir=folder / COMPILED
+        )
         self._lock = threading.Lock()
+
+    def read_ahead(self, input_ids: torch.Tensor, config: Any) -> dict[str, Any]:
+        """`generate`'s keyword for a prompt: the cache of every token but the last, so
+        that `generate` reads the last one itself and decodes from there (nothing for a
+        one-token prompt)."""
+        if input_ids.shape[1] < 2:
+            return {}
+        return {"cache": self.cache(input_ids[:, :-1], config)}
 
     def cache(self, input_ids: torch.Tensor, config: Any) -> Any:
         """A transformers cache holding the keys and values of ``input_ids`` (one row),
