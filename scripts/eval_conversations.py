@@ -17,9 +17,10 @@ with a history), whether a gold passage is in the top k for each contextualiser
 ('none' is the last turn alone), and the median time each adds.
 `fit-follow-up` reads a dev `answers` report run with `--set answerability_threshold=0`
 (every turn's gate features recorded, nothing refused by the gate) and writes into
-qa/answer/answerability_weights.json the follow-up threshold that maximises the lower
-of two rates on its history rows: answerable turns citing a gold passage, and
-unanswerable turns declined.
+qa/answer/answerability_weights.json the two follow-up thresholds (for a follow-up
+whose query the contextualiser rewrote, and for one it left as asked) that together
+maximise the lower of two rates on its history rows: answerable turns citing a gold
+passage, and unanswerable turns declined.
 `answers` (the `fast` generator, default settings, the same pipeline as /v1/ask and
 /v1/chat/completions): a seeded sample of answerable follow-ups and every
 UNANSWERABLE turn, each asked with the full history and with the last turn alone:
@@ -144,6 +145,7 @@ def answers(
                 {
                     "id": case["id"],
                     "answerability": case["answerability"],
+                    "question": question,
                     "found": answer.found,
                     "confidence": answer.confidence,
                     "cites_gold": bool(cited & gold(case)),
@@ -189,38 +191,59 @@ def _at_threshold(
     }
 
 
-def fit_follow_up(report: Path, weights: Path) -> None:
-    """The follow-up threshold chosen on a dev report's history rows (see the module doc)."""
+def fit_follow_up(report: Path, weights: Path, data_dir: Path) -> None:
+    """The two follow-up thresholds chosen jointly on a dev report's history rows (see
+    the module doc): one for follow-ups whose query the contextualiser rewrote, one for
+    those it left as asked."""
     data = json.loads(report.read_text(encoding="utf-8"))
     if data["split"] != "dev":
-        raise SystemExit("fit the follow-up threshold on a dev report only")
+        raise SystemExit("fit the follow-up thresholds on a dev report only")
     gate = load_gate(weights)
     if gate is None:
         raise SystemExit(f"no answerability weights at {weights}")
+    folder = data_dir / "mtrag_un_dev"
+    asked_as = {
+        c["id"]: turns(c)[0] for c in map(json.loads, (folder / "conversations.jsonl").open())
+    }
     rows = data["modes"]["history"]["rows"]
+    rewritten = {
+        r["id"]: (r["standalone"] or "").strip() != r.get("question", asked_as[r["id"]]).strip()
+        for r in rows
+    }
 
-    def kept(row: dict[str, Any], threshold: float) -> bool:
+    def kept(row: dict[str, Any], limits: tuple[float, float]) -> bool:
         features = row.get("features") or {}
         if "sentence_similarity" not in features:  # refused before the gate, or a clarification
             return bool(row["found"])
-        return bool(row["found"]) and gate.score(features) >= threshold
+        limit = limits[0] if rewritten[row["id"]] else limits[1]
+        return bool(row["found"]) and gate.score(features) >= limit
 
     asked = [r for r in rows if r["answerability"] == "ANSWERABLE"]
     declined = [r for r in rows if r["answerability"] == "UNANSWERABLE"]
+    grid = [round(float(t), 2) for t in np.arange(0.0, 0.951, 0.01)]
     sweep = []
-    for threshold in (round(t, 2) for t in np.arange(0.0, 0.951, 0.01)):
-        cites = sum(r["cites_gold"] and kept(r, threshold) for r in asked) / len(asked)
-        refused = sum(not kept(r, threshold) for r in declined) / len(declined)
-        sweep.append((min(cites, refused), threshold, cites, refused))
-    best = max(sweep, key=lambda item: (item[0], -item[1]))
-    _, threshold, cites, refused = best
-    print(f"follow-up threshold {threshold}: cites gold {cites:.3f}, declined {refused:.3f}")
+    for limits in ((a, b) for a in grid for b in grid):
+        cites = sum(r["cites_gold"] and kept(r, limits) for r in asked) / len(asked)
+        refused = sum(not kept(r, limits) for r in declined) / len(declined)
+        # The lower of the two rates first; among equals, the higher sum, then the
+        # lowest thresholds (answer rather than refuse when the dev rows cannot tell).
+        sweep.append(((min(cites, refused), cites + refused, -limits[0], -limits[1]), limits))
+    _, (follow_up, as_asked) = max(sweep)
+    cites = sum(r["cites_gold"] and kept(r, (follow_up, as_asked)) for r in asked) / len(asked)
+    refused = sum(not kept(r, (follow_up, as_asked)) for r in declined) / len(declined)
+    print(
+        f"follow-up thresholds: rewritten {follow_up}, as asked {as_asked}: "
+        f"cites gold {cites:.3f}, declined {refused:.3f} "
+        f"({sum(rewritten.values())} of {len(rows)} rows rewritten)"
+    )
     stored = json.loads(weights.read_text(encoding="utf-8"))
-    stored["follow_up_threshold"] = threshold
+    stored["follow_up_threshold"] = follow_up
+    stored["follow_up_as_asked_threshold"] = as_asked
     stored["follow_up_fit"] = {
         "report": report.name,
         "answerable": len(asked),
         "unanswerable": len(declined),
+        "rewritten": sum(rewritten.values()),
         "cites_gold": round(cites, 3),
         "declined": round(refused, 3),
     }
@@ -250,10 +273,10 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
 
-    if args.part == "fit-follow-up":
-        fit_follow_up(args.report, GATE_WEIGHTS_FILE)
-        return
     settings = Settings(**dict(item.split("=", 1) for item in args.set))
+    if args.part == "fit-follow-up":
+        fit_follow_up(args.report, GATE_WEIGHTS_FILE, settings.data_dir)
+        return
     conversations, documents = load(settings.data_dir)
     runtime = runtime_for(settings, documents)
     chosen = [c for c in conversations if in_split(c, args.split)]

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -50,6 +51,10 @@ GATE_FEATURES: tuple[str, ...] = (
 """What is known before the generator runs: retrieval, the extractive candidates, and
 the question's closeness in meaning to the best of them."""
 
+FollowUp = Literal["rewritten", "as_asked"]
+"""A question with a history: 'rewritten' where the contextualiser carried the earlier
+turns' terms into its query, 'as_asked' where the question stood on its own."""
+
 # The best few candidates by terms and answer type: the sentence that answers a
 # paraphrased question is among them far more often than not, and embedding a
 # handful of sentences costs a few milliseconds where every evidence sentence would
@@ -75,6 +80,10 @@ class GateCalibration:
     """The threshold for a follow-up in a conversation, whose standalone query carries
     the earlier turns' terms and so scores lower than a question asked alone: chosen
     on MTRAG-UN's dev conversations (`scripts/eval_conversations.py fit-follow-up`)."""
+    as_asked_threshold: float | None = None
+    """The threshold for a follow-up the contextualiser left as asked: its query holds
+    no earlier terms, but its wording is a conversation's, not a search box's; chosen
+    on the same dev conversations, jointly with the one above."""
 
     def applies(self, embedder: Embedder, question: str) -> bool:
         return (embedder.info["name"], detect(question)) in self.applies_to
@@ -82,9 +91,11 @@ class GateCalibration:
     def score(self, features: dict[str, float]) -> float:
         return self.calibration.score({k: features[k] for k in GATE_FEATURES})
 
-    def threshold(self, follow_up: bool) -> float:
-        if follow_up and self.follow_up_threshold is not None:
+    def threshold(self, follow_up: FollowUp | None) -> float:
+        if follow_up == "rewritten" and self.follow_up_threshold is not None:
             return self.follow_up_threshold
+        if follow_up == "as_asked" and self.as_asked_threshold is not None:
+            return self.as_asked_threshold
         return self.calibration.threshold
 
     @classmethod
@@ -97,10 +108,12 @@ class GateCalibration:
         if unknown:
             raise ValueError(f"answerability weights use post-generation features: {unknown}")
         follow_up = data.get("follow_up_threshold")
+        as_asked = data.get("follow_up_as_asked_threshold")
         return cls(
             calibration,
             frozenset((str(e), str(lang)) for e, langs in pairs.items() for lang in langs),
             None if follow_up is None else float(str(follow_up)),
+            None if as_asked is None else float(str(as_asked)),
         )
 
 
@@ -109,6 +122,14 @@ def load_gate(path: Path = GATE_WEIGHTS_FILE) -> GateCalibration | None:
     if not path.exists():
         return None
     return GateCalibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def follow_up_kind(query: str, question: str, history: Sequence[object]) -> FollowUp | None:
+    """Which threshold a question is held to: that of a question asked alone, of a
+    follow-up whose query the contextualiser rewrote, or of one it left as asked."""
+    if not history:
+        return None
+    return "rewritten" if query.strip() != question.strip() else "as_asked"
 
 
 @dataclass(frozen=True)
@@ -131,10 +152,10 @@ def screen(
     embedder: Embedder,
     threshold: float | None,
     *,
-    follow_up: bool = False,
+    follow_up: FollowUp | None = None,
 ) -> Screened:
     """The gate's verdict on one question, from its outcome before generation.
-    `threshold` None means the fitted one (for a follow-up, the follow-up one); 0
+    `threshold` None means the fitted one (for a follow-up, its kind's); 0
     computes the score but refuses nothing. Where no gate applies, the sentences are
     not embedded: nothing else reads their similarity."""
     gate = load_gate()

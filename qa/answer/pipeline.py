@@ -17,7 +17,7 @@ from qa.answer.confidence import STRICT_WEIGHTS_FILE, load_calibration
 from qa.answer.evidence import is_evidence
 from qa.answer.evidence_selection import compress
 from qa.answer.extraction import Candidate, candidates, extractive_grounding
-from qa.answer.gate import screen
+from qa.answer.gate import follow_up_kind, screen
 from qa.answer.grounding import Grounder, Grounding
 from qa.answer.history import prompt_history
 from qa.answer.prompts import Passage, build_messages, select_passages
@@ -224,9 +224,8 @@ class AskPipeline:
         started = time.perf_counter()
         before = Outcome(hits, evidence, passages, found, None, False, None, False)
         threshold = self.models.settings.answerability_threshold
-        screened = screen(
-            query.text, before, query.query_embedder(), threshold, follow_up=bool(history)
-        )
+        kind = follow_up_kind(query.text, question, history)
+        screened = screen(query.text, before, query.query_embedder(), threshold, follow_up=kind)
         timings["answerability_s"] = time.perf_counter() - started
         if screened.refused:
             log.info("refused before generating, answerability %.3f", screened.score)
