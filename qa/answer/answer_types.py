@@ -73,6 +73,12 @@ _MONTHS = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|"
     r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
 )
+# "When is it open?" is answered by a day and an hour as often as by a date.
+_WEEKDAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)s?"
+_CLOCK = (
+    r"\b(?:[01]?\d|2[0-3])(?::[0-5]\d)?\s?(?:am|pm|a\.m\.|p\.m\.)(?![a-z])"
+    r"|\b(?:[01]?\d|2[0-3]):[0-5]\d\b"
+)
 _SPANS: dict[AnswerType, re.Pattern[str]] = {
     "duration": re.compile(
         rf"\b{_EN_NUM_START}{_EN_NUM}(?:[\s-]+(?:and a half|to|or|-)\s*{_EN_NUM})?"
@@ -88,7 +94,8 @@ _SPANS: dict[AnswerType, re.Pattern[str]] = {
     ),
     "date": re.compile(
         rf"\b(?:\d{{1,2}}\s+{_MONTHS}(?:\s+\d{{4}})?|{_MONTHS}\s+\d{{1,2}}(?:,\s*\d{{4}})?"
-        rf"|{_MONTHS}\s+\d{{4}}|(?:1[0-9]|20)\d\d(?:s)?)\b"
+        rf"|{_MONTHS}\s+\d{{4}}|(?<!\d[\s-])(?:1[0-9]|20)\d\d(?:s)?|{_WEEKDAYS}|noon|midnight)\b"
+        rf"|{_CLOCK}"
         rf"|{_ZH_NUM_START}{_ZH_NUM}年(?:{_ZH_NUM}月)?(?:{_ZH_NUM}[日号])?"
         rf"|{_ZH_NUM_START}{_ZH_NUM}月{_ZH_NUM}[日号]"
         r"|(?:公元前?|清朝|明朝|唐朝|宋朝)\S{0,4}",

@@ -64,3 +64,22 @@ def test_a_span_the_question_already_states_is_not_an_answer() -> None:
     question = "What changed in 2019?"
     found = [sentence[s:e] for s, e in new_type_spans(sentence, "date", question)]
     assert found == ["2021"]
+
+
+def test_a_when_question_is_answered_by_days_and_hours_too() -> None:
+    """ "When is the clinic open on Saturday?" is answered by the hours on the Saturday
+    line; the day the question names is no answer, and a phone number holds no year."""
+    question = "When is the clinic open on Saturday?"
+    hours = "Saturday: 9:00 am to 12:30 pm"
+    found = [hours[s:e] for s, e in new_type_spans(hours, "date", question)]
+    assert found == ["9:00 am", "12:30 pm"]
+    assert spans("Monday to Friday, 8am to 17:30, 10 p.m. at noon", "date") == [
+        "Monday",
+        "Friday",
+        "8am",
+        "17:30",
+        "10 p.m.",
+        "noon",
+    ]
+    assert spans("Book by phone on (08) 5550 1842 today.", "date") == []
+    assert spans("It opened in 1842.", "date") == ["1842"]
