@@ -94,7 +94,7 @@ _SPANS: dict[AnswerType, re.Pattern[str]] = {
     ),
     "date": re.compile(
         rf"\b(?:\d{{1,2}}\s+{_MONTHS}(?:\s+\d{{4}})?|{_MONTHS}\s+\d{{1,2}}(?:,\s*\d{{4}})?"
-        rf"|{_MONTHS}\s+\d{{4}}|(?<!\d[\s-])(?:1[0-9]|20)\d\d(?:s)?|{_WEEKDAYS}|noon|midnight)\b"
+        rf"|{_MONTHS}\s+\d{{4}}|(?<!\d\s)(?:1[0-9]|20)\d\d(?:s)?|{_WEEKDAYS}|noon|midnight)\b"
         rf"|{_CLOCK}"
         rf"|{_ZH_NUM_START}{_ZH_NUM}年(?:{_ZH_NUM}月)?(?:{_ZH_NUM}[日号])?"
         rf"|{_ZH_NUM_START}{_ZH_NUM}月{_ZH_NUM}[日号]"

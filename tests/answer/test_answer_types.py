@@ -83,3 +83,4 @@ def test_a_when_question_is_answered_by_days_and_hours_too() -> None:
     ]
     assert spans("Book by phone on (08) 5550 1842 today.", "date") == []
     assert spans("It opened in 1842.", "date") == ["1842"]
+    assert spans("It grew from 1990-2000.", "date") == ["1990", "2000"]
