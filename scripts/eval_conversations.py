@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from qa.answer.gate import GATE_WEIGHTS_FILE, load_gate
+from qa.answer.gate import GATE_WEIGHTS_FILE, follow_up_kind, load_gate
 from qa.answer.pipeline import AskPipeline, Judged
 from qa.records import Document, SearchRequest, Turn
 from qa.retrieval.contextualise import Contextualiser, Method
@@ -145,7 +145,6 @@ def answers(
                 {
                     "id": case["id"],
                     "answerability": case["answerability"],
-                    "question": question,
                     "found": answer.found,
                     "confidence": answer.confidence,
                     "cites_gold": bool(cited & gold(case)),
@@ -202,21 +201,26 @@ def fit_follow_up(report: Path, weights: Path, data_dir: Path) -> None:
     if gate is None:
         raise SystemExit(f"no answerability weights at {weights}")
     folder = data_dir / "mtrag_un_dev"
-    asked_as = {
-        c["id"]: turns(c)[0] for c in map(json.loads, (folder / "conversations.jsonl").open())
-    }
+    conversations = {c["id"]: c for c in map(json.loads, (folder / "conversations.jsonl").open())}
     rows = data["modes"]["history"]["rows"]
-    rewritten = {
-        r["id"]: (r["standalone"] or "").strip() != r.get("question", asked_as[r["id"]]).strip()
-        for r in rows
-    }
+    # Each row's kind, as the pipeline tells it, and its gate score (None: refused
+    # before the gate, or a clarification), computed once for the whole sweep.
+    kinds, scores = {}, {}
+    for row in rows:
+        question, history = turns(conversations[row["id"]])
+        kinds[row["id"]] = follow_up_kind(row["standalone"] or question, question, history)
+        features = row.get("features") or {}
+        scores[row["id"]] = gate.score(features) if "sentence_similarity" in features else None
 
     def kept(row: dict[str, Any], limits: tuple[float, float]) -> bool:
-        features = row.get("features") or {}
-        if "sentence_similarity" not in features:  # refused before the gate, or a clarification
+        score = scores[row["id"]]
+        if score is None:
             return bool(row["found"])
-        limit = limits[0] if rewritten[row["id"]] else limits[1]
-        return bool(row["found"]) and gate.score(features) >= limit
+        kind = kinds[row["id"]]
+        limit = {"rewritten": limits[0], "as_asked": limits[1]}.get(
+            kind or "", gate.threshold(None)
+        )
+        return bool(row["found"]) and score >= limit
 
     asked = [r for r in rows if r["answerability"] == "ANSWERABLE"]
     declined = [r for r in rows if r["answerability"] == "UNANSWERABLE"]
@@ -227,14 +231,14 @@ def fit_follow_up(report: Path, weights: Path, data_dir: Path) -> None:
         refused = sum(not kept(r, limits) for r in declined) / len(declined)
         # The lower of the two rates first; among equals, the higher sum, then the
         # lowest thresholds (answer rather than refuse when the dev rows cannot tell).
-        sweep.append(((min(cites, refused), cites + refused, -limits[0], -limits[1]), limits))
-    _, (follow_up, as_asked) = max(sweep)
-    cites = sum(r["cites_gold"] and kept(r, (follow_up, as_asked)) for r in asked) / len(asked)
-    refused = sum(not kept(r, (follow_up, as_asked)) for r in declined) / len(declined)
+        key = (min(cites, refused), cites + refused, -limits[0], -limits[1])
+        sweep.append((key, limits, cites, refused))
+    _, (follow_up, as_asked), cites, refused = max(sweep)
+    rewritten = sum(kind == "rewritten" for kind in kinds.values())
     print(
         f"follow-up thresholds: rewritten {follow_up}, as asked {as_asked}: "
         f"cites gold {cites:.3f}, declined {refused:.3f} "
-        f"({sum(rewritten.values())} of {len(rows)} rows rewritten)"
+        f"({rewritten} of {len(rows)} rows rewritten)"
     )
     stored = json.loads(weights.read_text(encoding="utf-8"))
     stored["follow_up_threshold"] = follow_up
@@ -243,7 +247,7 @@ def fit_follow_up(report: Path, weights: Path, data_dir: Path) -> None:
         "report": report.name,
         "answerable": len(asked),
         "unanswerable": len(declined),
-        "rewritten": sum(rewritten.values()),
+        "rewritten": rewritten,
         "cites_gold": round(cites, 3),
         "declined": round(refused, 3),
     }
