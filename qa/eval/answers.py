@@ -45,6 +45,11 @@ class AnswerRow:
     first_token_s: float | None
     confidence: float | None = None
     features: dict[str, float] = field(default_factory=dict)
+    cited: list[dict[str, Any]] = field(default_factory=list)
+    """Each citation counted above: its marker, document, chunk and whether it is
+    correct, so a report shows which passages were wrong without asking again."""
+    relevant: list[str] = field(default_factory=list)
+    """The gold documents."""
 
 
 @dataclass
@@ -126,6 +131,19 @@ def citation_correct(citation: Citation, query: Query, chinese: bool) -> bool:
     return any(normalize_answer_en(gold) in text for gold in query.answers)
 
 
+def cited_records(citations: list[Citation], query: Query, chinese: bool) -> list[dict[str, Any]]:
+    """One record per citation: a report then names the wrong passages, not only how many."""
+    return [
+        {
+            "n": c.n,
+            "document": c.document,
+            "chunk_id": c.chunk_id,
+            "correct": citation_correct(c, query, chinese),
+        }
+        for c in citations
+    ]
+
+
 def score_answer(query: Query, answer: Answer, chinese: bool) -> tuple[float, float]:
     if not query.answers or not answer.found:
         return 0.0, 0.0
@@ -183,7 +201,11 @@ def evaluate_answers(
         judged, total, first = ask_timed(pipeline, query.text, collection)
         answer = judged.answer
         f1, exact = score_answer(query, answer, chinese)
-        cited = answer.citations if answer.found and query.answers else []
+        cited = (
+            cited_records(answer.citations, query, chinese)
+            if answer.found and query.answers
+            else []
+        )
         rows.append(
             AnswerRow(
                 id=query.id,
@@ -195,11 +217,13 @@ def evaluate_answers(
                 f1=f1,
                 exact=exact,
                 citations=len(cited),
-                citations_correct=sum(citation_correct(c, query, chinese) for c in cited),
+                citations_correct=sum(c["correct"] for c in cited),
                 total_s=total,
                 first_token_s=first,
                 confidence=answer.confidence,
                 features=judged.features,
+                cited=cited,
+                relevant=sorted(query.relevant),
             )
         )
     return summarize_answers(dataset.name, str(settings.generator), embedder, rows, chinese)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from qa.eval.answers import AnswerRow, citation_correct, sample, score_answer, summarize_answers
+from qa.eval.answers import (
+    AnswerRow,
+    citation_correct,
+    cited_records,
+    sample,
+    score_answer,
+    summarize_answers,
+)
 from qa.eval.datasets import Query
 from qa.records import Answer, Citation
 
@@ -45,6 +52,16 @@ def test_a_citation_counts_when_from_the_gold_document_or_holding_the_answer() -
     zh = Query("2", "?", {"d1": 1}, ("北京",))
     assert not citation_correct(citation("d3", "首都是上海。"), zh, chinese=True)
     assert citation_correct(citation("d3", "首都是北 京。"), zh, chinese=True)
+
+
+def test_each_citation_is_recorded_with_its_verdict() -> None:
+    query = Query("1", "How long?", {"d1": 1}, ("14 days",))
+    wrong = Citation(2, "d2", "d2#3", None, "It lasts 10 days.", "", 1.0, 0, 0, "", None)
+    records = cited_records([citation("d1", "unrelated"), wrong], query, chinese=False)
+    assert records == [
+        {"n": 1, "document": "d1", "chunk_id": "d1#0", "correct": True},
+        {"n": 2, "document": "d2", "chunk_id": "d2#3", "correct": False},
+    ]
 
 
 def test_sample_is_seeded_and_balanced_when_the_set_has_unanswerables() -> None:
