@@ -36,13 +36,14 @@ import json
 import random
 import statistics
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from qa.answer.gate import GATE_WEIGHTS_FILE, follow_up_kind, load_gate
+from qa.answer.gate import GATE_WEIGHTS_FILE, GateCalibration, follow_up_kind, load_gate
 from qa.answer.pipeline import AskPipeline, Judged
 from qa.records import Document, SearchRequest, Turn
 from qa.retrieval.contextualise import Contextualiser, Method
@@ -212,23 +213,21 @@ def fit_follow_up(report: Path, weights: Path, data_dir: Path) -> None:
         features = row.get("features") or {}
         scores[row["id"]] = gate.score(features) if "sentence_similarity" in features else None
 
-    def kept(row: dict[str, Any], limits: tuple[float, float]) -> bool:
+    def kept(row: dict[str, Any], trial: GateCalibration) -> bool:
         score = scores[row["id"]]
         if score is None:
             return bool(row["found"])
-        kind = kinds[row["id"]]
-        limit = {"rewritten": limits[0], "as_asked": limits[1]}.get(
-            kind or "", gate.threshold(None)
-        )
-        return bool(row["found"]) and score >= limit
+        return bool(row["found"]) and score >= trial.threshold(kinds[row["id"]])
 
     asked = [r for r in rows if r["answerability"] == "ANSWERABLE"]
     declined = [r for r in rows if r["answerability"] == "UNANSWERABLE"]
     grid = [round(float(t), 2) for t in np.arange(0.0, 0.951, 0.01)]
     sweep = []
     for limits in ((a, b) for a in grid for b in grid):
-        cites = sum(r["cites_gold"] and kept(r, limits) for r in asked) / len(asked)
-        refused = sum(not kept(r, limits) for r in declined) / len(declined)
+        # The pipeline's own choice of threshold by kind, with the pair under trial.
+        trial = replace(gate, follow_up_threshold=limits[0], as_asked_threshold=limits[1])
+        cites = sum(r["cites_gold"] and kept(r, trial) for r in asked) / len(asked)
+        refused = sum(not kept(r, trial) for r in declined) / len(declined)
         # The lower of the two rates first; among equals, the higher sum, then the
         # lowest thresholds (answer rather than refuse when the dev rows cannot tell).
         key = (min(cites, refused), cites + refused, -limits[0], -limits[1])
