@@ -19,6 +19,7 @@ const HISTORY_TURNS = 6;
 const HISTORY_TURN_CHARS = 4000;
 
 let store = null; // where conversations are kept, once known (conversations.js)
+let detecting = null; // the detection in flight, shared by whoever needs the answer first
 let conversation = { id: null, collection: null, turns: [] };
 let asking = null; // the AbortController of the question being answered
 
@@ -158,8 +159,20 @@ function busy(on) {
 }
 
 /** The id the server keeps this conversation under, made on its first question. */
+/** Where conversations are kept. A question asked while the page is still finding out
+ * waits for the answer rather than going unsaved. */
+async function knownStore() {
+  if (!store) {
+    detecting ??= detect().finally(() => {
+      detecting = null;
+    });
+    store = await detecting;
+  }
+  return store;
+}
+
 async function conversationId(collection) {
-  if (conversation.id || !store) return conversation.id;
+  if (conversation.id || !(await knownStore())) return conversation.id;
   try {
     conversation.id = await store.create(collection);
   } catch (err) {
@@ -376,8 +389,7 @@ $("new-conversation").addEventListener("click", () => {
 
 /** Once the server can be asked: where conversations live, and the one to resume. */
 export async function startConversations() {
-  if (!store) store = await detect();
-  if (!store) return;
+  if (!(await knownStore())) return;
   const id = currentId.get(store.mode);
   if (id && !conversation.turns.length) await resume(id);
   await refreshList();

@@ -309,6 +309,41 @@ def _no_conversations_api(page: Page) -> None:
     page.route(re.compile(r".*/v1/conversations(/.*)?$"), missing)
 
 
+def test_a_question_asked_before_the_page_knows_where_conversations_live_is_saved(
+    browser: Browser, server: Server
+) -> None:
+    """The page asks the server whether it keeps conversations while the user may
+    already be typing: a question sent before the answer arrives waits for it and goes
+    with a stored conversation, instead of going unsaved."""
+    context = _context(browser, server.admin_key)
+    # Hold the page's first look at /v1/conversations for a while, in the browser.
+    context.add_init_script(
+        "const realFetch = window.fetch; let held = false;"
+        "window.fetch = (url, init) => {"
+        " const method = (init && init.method) || 'GET';"
+        " if (!held && String(url).endsWith('/v1/conversations') && method === 'GET') {"
+        "  held = true;"
+        "  return new Promise((r) => setTimeout(r, 3000)).then(() => realFetch(url, init)); }"
+        " return realFetch(url, init); };"
+    )
+    page = context.new_page()
+    canned = {"answer": "Not found.", "found": False, "citations": [], "language": "en"}
+    page.route(
+        "**/v1/ask",
+        lambda route: route.fulfill(json={**canned, "timings": {}}),
+    )
+    try:
+        page.goto(server.base)
+        expect(page.locator("#collection")).to_have_value("default")
+        with page.expect_request("**/v1/ask") as asked:
+            _ask(page, BOND)
+        body = asked.value.post_data_json or {}
+        assert body.get("conversation_id"), body
+        expect(page.locator("#conversations-status")).to_contain_text("on the server")
+    finally:
+        context.close()
+
+
 def test_without_server_conversations_the_page_sends_the_history(page: Page) -> None:
     """The stateless path: the thread is kept in the browser and every question carries
     the turns before it. The follow-ups go to the real server, which searches each as
